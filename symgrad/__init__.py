@@ -1,0 +1,35 @@
+"""symgrad: symbolic differentiation of tensor graphs, derived with SymPy.
+
+>>> import symgrad as sg
+>>> x, y, z = sg.scalar("x"), sg.scalar("y"), sg.scalar("z")
+>>> f = (x + y) * sg.maximum(y, z)
+>>> [float(g) for g in sg.function([x, y, z], sg.grad(f, [x, y, z]), backend="numpy")(1, 2, 0)]
+[2.0, 5.0, 0.0]
+"""
+from . import operators as _operators  # noqa: F401 - attaches Expr's operators
+from .autodiff import grad, hessian, jacobian
+from .check import GradCheckResult, check_grad
+from .composites import log_softmax, logsumexp, softmax
+from .constructors import constant, dim_size, matrix, scalar, tensor, vector
+from .elementwise import cast, elementwise
+from .elementwise_ops import (abs, cos, exp, hardtanh, leaky_relu, log, maximum, minimum, prelu,
+                              relu, sigmoid, sin, softplus, sqrt, tanh, where)
+from .errors import CycleError, DisconnectedInputError, ShapeError
+from .function import evaluate, function, value_and_grad
+from .graph import Expr
+from .tensor_ops import (broadcast_to, concatenate, dot, einsum, gather, matmul, max, mean, min,
+                         pick, reshape, stack, sum, transpose)
+from . import nn
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Expr", "ShapeError", "DisconnectedInputError", "CycleError", "GradCheckResult",
+    "scalar", "vector", "matrix", "tensor", "constant", "dim_size",
+    "exp", "log", "sin", "cos", "tanh", "sqrt", "abs", "sigmoid", "relu", "leaky_relu",
+    "prelu", "hardtanh", "softplus", "maximum", "minimum", "where", "elementwise", "cast",
+    "dot", "matmul", "einsum", "sum", "mean", "max", "min", "logsumexp", "softmax",
+    "log_softmax", "concatenate", "stack", "reshape", "transpose", "broadcast_to", "gather",
+    "pick", "grad", "jacobian", "hessian", "function", "value_and_grad", "evaluate",
+    "check_grad", "nn",
+]

@@ -1,0 +1,81 @@
+"""Leaves of a graph: variables (with fixed or named dimensions) and constants."""
+import numpy as np
+
+from .graph import Expr, fresh_uid
+from .ops import Constant, DimSize, Input
+from .types import as_dim, as_dtype, as_shape
+
+
+def tensor(name, shape, dtype="float64"):
+    """An input variable of any rank; ``shape`` holds ints and dimension names.
+
+    A named dimension ("batch") is bound when the compiled function is called;
+    every use of one name in a function must get the same size.
+
+    >>> import symgrad as sg
+    >>> sg.tensor("X", ("batch", 5, 50)).shape
+    (batch, 5, 50)
+    """
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"a variable's name must be a non-empty str, got {name!r}")
+    shape = as_shape(shape)
+    dtype = as_dtype(dtype)
+    return Expr(Input(name, fresh_uid()), (), dtype, shape)
+
+
+def scalar(name, dtype="float64"):
+    """A 0-d input variable.
+
+    >>> import symgrad as sg
+    >>> x = sg.scalar("x")
+    >>> x.shape, x.dtype
+    ((), 'float64')
+    """
+    return tensor(name, (), dtype)
+
+
+def vector(name, n, dtype="float64"):
+    """A 1-d input variable of length ``n`` (an int or a dimension name).
+
+    >>> import symgrad as sg
+    >>> sg.vector("labels", "batch", dtype="int64").shape
+    (batch,)
+    """
+    return tensor(name, (n,), dtype)
+
+
+def matrix(name, m, n, dtype="float64"):
+    """A 2-d input variable.
+
+    >>> import symgrad as sg
+    >>> sg.matrix("W", 100, 250).shape
+    (100, 250)
+    """
+    return tensor(name, (m, n), dtype)
+
+
+def constant(value, dtype=None):
+    """A constant from a number or an array (copied; later changes to it are not seen).
+
+    >>> import symgrad as sg
+    >>> c = sg.constant([1.0, 2.0])
+    >>> c.shape, c.dtype
+    ((2,), 'float64')
+    """
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"a constant must be numeric, got dtype {arr.dtype} from {value!r}")
+    if dtype is None:
+        dtype = "float64" if arr.dtype.kind == "f" else "int64"
+        if arr.dtype.name in ("float32", "int32"):
+            dtype = arr.dtype.name
+    dtype = as_dtype(dtype)
+    return Expr(Constant(arr.astype(dtype)), (), dtype, arr.shape)
+
+
+def dim_size(d):
+    """The size of dimension ``d`` as a 0-d int64 expression (a number for a fixed one)."""
+    d = as_dim(d)
+    if isinstance(d, int):
+        return constant(d)
+    return Expr(DimSize(d), (), "int64", ())

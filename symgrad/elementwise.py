@@ -1,0 +1,177 @@
+"""Elementwise ops from SymPy formulas, with NumPy broadcasting.
+
+Every built-in elementwise op (exp ... softplus, maximum, where) is a SymPy
+formula made by :func:`elementwise`, exactly like a user's own; derivatives
+come from ``sympy.diff`` (see ``derivatives.py``), never from a table.
+Kink conventions (API.md): relu'(0) = 0, |x|'(0) = 0, hardtanh'(±1) = 0 and
+ties of maximum/minimum go to the first argument; they are spelled out as
+``Piecewise`` formulas whose pieces differentiate to exactly that.
+"""
+import inspect
+import numbers
+
+import numpy as np
+import sympy
+
+from .graph import Expr
+from .ops import Constant, Elemwise
+from .types import as_dtype, broadcast_shapes, is_float, result_dtype
+
+_PARAMS = [sympy.Symbol(f"t{i}", real=True) for i in range(64)]
+
+# SymPy functions a formula may use: the ones every backend can print.
+SUPPORTED_FUNCTIONS = frozenset({
+    "exp", "log", "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh",
+    "asinh", "acosh", "atanh", "Abs", "sign", "Piecewise", "Heaviside", "Max", "Min",
+    "floor", "ceiling", "erf", "erfc", "log1p", "expm1", "atan2",
+})
+
+
+def params(n):
+    """The canonical formula parameters t0 ... t(n-1) (real symbols)."""
+    if n > len(_PARAMS):
+        _PARAMS.extend(sympy.Symbol(f"t{i}", real=True) for i in range(len(_PARAMS), n))
+    return tuple(_PARAMS[:n])
+
+
+def check_formula(body, ps, name):
+    """Raise ValueError naming any function in ``body`` that symgrad cannot compile."""
+    for f in body.atoms(sympy.Function):
+        fname = type(f).__name__
+        if fname not in SUPPORTED_FUNCTIONS:
+            raise ValueError(f"elementwise op {name!r} uses the SymPy function {fname!r}, which "
+                             f"symgrad cannot compile; supported: {', '.join(sorted(SUPPORTED_FUNCTIONS))}")
+    unknown = body.free_symbols - set(ps)
+    if unknown:
+        raise ValueError(f"elementwise op {name!r}: the formula uses {sorted(map(str, unknown))}, "
+                         "which are not its arguments; make them arguments of the function")
+
+
+def _int_closed(body, ps):
+    """True when integer arguments give an integer result (polynomials with
+    integer coefficients, and Piecewise choices among them)."""
+    if isinstance(body, sympy.Piecewise):
+        return all(_int_closed(piece, ps) for piece, _ in body.args)
+    if not body.free_symbols:
+        return body.is_Integer
+    if not body.is_polynomial(*ps):
+        return False
+    return all(c.is_Integer for c in sympy.Poly(body, *ps).coeffs())
+
+
+def _as_number(value):
+    if isinstance(value, bool):
+        return sympy.Integer(int(value))
+    if isinstance(value, numbers.Integral):
+        return sympy.Integer(int(value))
+    return sympy.Float(float(value), 17)
+
+
+def apply(formula, args, name, dtype=None):
+    """The node computing ``formula`` elementwise over ``args`` (Exprs, numbers, arrays).
+
+    Python numbers become part of the formula (so ``x * 0.5`` keeps x's dtype,
+    as NumPy's weak scalars do); repeated arguments are merged; the result is
+    hash-consed, and graph rewrites (rewrites.GRAPH_RULES) may replace it.
+    """
+    from .constructors import constant
+    from .rewrites import rewrite_graph
+    body, nodes, ps = formula.expr, [], formula.variables
+    subs = {}
+    for p, a in zip(ps, args):
+        if isinstance(a, Expr):
+            nodes.append((p, a))
+        elif isinstance(a, numbers.Number) and not isinstance(a, complex):
+            subs[p] = _as_number(a)
+        elif isinstance(a, (np.ndarray, list, tuple, np.generic)):
+            nodes.append((p, constant(a)))
+        else:
+            raise TypeError(f"{name}: cannot use {type(a).__name__} {a!r} as an argument; "
+                            "pass a symgrad expression, a number or a NumPy array")
+    # merge repeated arguments and renumber the parameters t0, t1, ... in use order
+    unique = list(dict.fromkeys(a for _, a in nodes))
+    new_ps = params(len(unique))
+    subs.update({p: new_ps[unique.index(a)] for p, a in nodes})
+    body = body.xreplace(subs)
+    if not unique:
+        value = complex(body)
+        if value.imag:
+            raise ValueError(f"{name} of these numbers is not real: {body}")
+        return constant(value.real, dtype=dtype or "float64")
+    in_dtypes = [a.dtype for a in unique]
+    if dtype is None:
+        floats = [d for d in in_dtypes if is_float(d)]
+        if floats:
+            dtype = result_dtype(floats)
+        elif _int_closed(body, new_ps):
+            dtype = result_dtype(in_dtypes)
+        else:
+            dtype = "float64"
+    shape = broadcast_shapes([a.shape for a in unique], [a.name for a in unique])
+    if body == new_ps[0] and len(unique) == 1 and unique[0].dtype == dtype:
+        return unique[0]
+    node = Expr(Elemwise(sympy.Lambda(new_ps, body), name, as_dtype(dtype)), tuple(unique),
+                dtype, shape)
+    return rewrite_graph(node)
+
+
+class ElementwiseFunction:
+    """An elementwise op made from a SymPy formula; call it on expressions.
+
+    Made by :func:`elementwise`. ``.formula`` is the ``sympy.Lambda``.
+    """
+
+    def __init__(self, formula, name):
+        self.formula = formula
+        self.name = name
+        self.arity = len(formula.variables)
+
+    def __call__(self, *args):
+        if len(args) != self.arity:
+            raise TypeError(f"{self.name} takes {self.arity} argument(s), got {len(args)}")
+        return apply(self.formula, args, self.name)
+
+    def __repr__(self):
+        return f"<elementwise {self.name}: {self.formula}>"
+
+
+def elementwise(fn, name=None):
+    """Make an elementwise op from a scalar SymPy formula; its gradient is derived.
+
+    ``fn`` takes one SymPy symbol per argument and returns a SymPy expression.
+    The op broadcasts like NumPy, accepts expressions, numbers and arrays, and
+    is differentiated by ``sympy.diff`` and compiled like any built-in op.
+
+    >>> import sympy, symgrad as sg
+    >>> swish = sg.elementwise(lambda t, beta: t / (1 + sympy.exp(-beta * t)), name="swish")
+    >>> z = sg.vector("z", 2)
+    >>> g = sg.grad(swish(z, 1.0).sum(), z)
+    >>> g.eval({z: [0.0, 1.0]}).round(4)
+    array([0.5   , 0.9277])
+    """
+    try:
+        n = len(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        raise TypeError(f"elementwise needs a function of scalar symbols, got {fn!r}") from None
+    name = name or getattr(fn, "__name__", "elementwise")
+    if name == "<lambda>":
+        name = "elementwise"
+    ps = params(n)
+    body = sympy.sympify(fn(*ps))
+    if not isinstance(body, sympy.Expr) or body.has(sympy.I):
+        raise TypeError(f"elementwise op {name!r}: the formula must be a real SymPy "
+                        f"expression, got {body!r}")
+    check_formula(body, ps, name)
+    return ElementwiseFunction(sympy.Lambda(ps, body), name)
+
+
+def cast(x, dtype):
+    """``x`` converted to ``dtype`` (identity when it already has it).
+
+    >>> import symgrad as sg
+    >>> sg.cast(sg.vector("i", 3, dtype="int64"), "float32").dtype
+    'float32'
+    """
+    dtype = as_dtype(dtype)
+    t = params(1)[0]
+    return apply(sympy.Lambda((t,), t), [x], f"cast_{dtype}", dtype=dtype)

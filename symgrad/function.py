@@ -1,0 +1,174 @@
+"""Compiled functions: ``sg.function`` and ``sg.value_and_grad``.
+
+The wrapper checks every argument (count, names, dtype, rank, sizes, named
+dimensions) before any backend code runs, binds named dimensions, and never
+modifies or returns the caller's arrays.
+"""
+import numpy as np
+
+from .autodiff import grad
+from .errors import ShapeError
+from .graph import Expr, free_inputs
+from .numpy_backend import NumpyProgram
+from .ops import Input
+from .types import shape_str
+
+BACKENDS = ("numba", "numpy")
+
+
+def _bind_argument(var, value, bindings, binders):
+    """``value`` as an array of ``var``'s dtype; records named dimension sizes."""
+    if isinstance(value, Expr):
+        raise TypeError(f"argument for {var.describe()} is a symbolic expression; "
+                        "pass a NumPy array or a number")
+    try:
+        arr = np.asarray(value)
+    except Exception as e:  # ragged lists and objects NumPy refuses
+        raise TypeError(f"argument for {var.describe()} is not an array: {e}") from None
+    if arr.dtype.kind not in "iuf" or not np.can_cast(arr.dtype, var.dtype, casting="safe"):
+        raise TypeError(f"argument for {var.describe()} has dtype {arr.dtype}, which does not "
+                        f"convert to {var.dtype} without loss; pass an array of {var.dtype}")
+    if arr.ndim != var.ndim:
+        raise ShapeError(f"argument for {var.describe()} has {arr.ndim} dimension(s) "
+                         f"(shape {shape_str(arr.shape)}); expected {var.ndim}")
+    for axis, (d, n) in enumerate(zip(var.shape, arr.shape)):
+        if isinstance(d, int):
+            if d != n:
+                raise ShapeError(f"argument for {var.describe()} has shape "
+                                 f"{shape_str(arr.shape)}: axis {axis} must be {d}, got {n}")
+        elif d in bindings and bindings[d] != n:
+            first, first_axis = binders[d]
+            raise ShapeError(f"named dimension {d} is {bindings[d]} in {first!r} (axis "
+                             f"{first_axis}) but {n} in {var.name!r} (axis {axis}); every "
+                             f"use of {d} in one call must have the same size")
+        else:
+            bindings.setdefault(d, n)
+            binders.setdefault(d, (var.name, axis))
+    arr = arr.astype(var.dtype, copy=False)
+    view = arr.view()
+    view.flags.writeable = False  # the backends must never write to a caller's array
+    return view
+
+
+class Function:
+    """A callable made by :func:`function`: checks arguments, runs the backend.
+
+    ``f(*args)`` takes arrays in ``inputs`` order or by variable name.
+    """
+
+    def __init__(self, inputs, outputs, backend="numba", cache=True):
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
+        if backend == "numba":
+            raise NotImplementedError(
+                "the numba backend is not built yet; pass backend='numpy' for the reference "
+                "backend (numba will become the default once it lands)")
+        self.single = isinstance(outputs, Expr)
+        self.outputs = [outputs] if self.single else list(outputs)
+        self.inputs = list(inputs)
+        self.backend, self.cache = backend, cache
+        for x in self.inputs:
+            if not isinstance(x, Expr) or not isinstance(x.op, Input):
+                raise TypeError(f"function inputs must be variables made by sg.scalar/vector/"
+                                f"matrix/tensor, got {getattr(x, 'name', x)!r}")
+        for o in self.outputs:
+            if not isinstance(o, Expr):
+                raise TypeError(f"function outputs must be expressions, got {type(o).__name__}")
+        names = [x.name for x in self.inputs]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"function inputs share the name(s) {dupes}; give each input "
+                             "its own name")
+        missing = [x for x in free_inputs(self.outputs) if x not in set(self.inputs)]
+        if missing:
+            raise ValueError("the outputs depend on inputs not listed in `inputs`: "
+                             + ", ".join(x.describe() for x in missing))
+        self._names = {x.name: i for i, x in enumerate(self.inputs)}
+        self._program = NumpyProgram(self.inputs, self.outputs)
+
+    def _arguments(self, args, kwargs):
+        if len(args) > len(self.inputs):
+            raise TypeError(f"function takes {len(self.inputs)} argument(s) "
+                            f"({', '.join(self._names)}), got {len(args)}")
+        values = list(args) + [None] * (len(self.inputs) - len(args))
+        given = [True] * len(args) + [False] * (len(self.inputs) - len(args))
+        for name, value in kwargs.items():
+            if name not in self._names:
+                raise TypeError(f"unknown argument {name!r}; the inputs are "
+                                f"{', '.join(self._names)}")
+            i = self._names[name]
+            if given[i]:
+                raise TypeError(f"argument {name!r} given twice")
+            values[i], given[i] = value, True
+        if not all(given):
+            absent = [x.name for x, ok in zip(self.inputs, given) if not ok]
+            raise TypeError(f"missing argument(s): {', '.join(absent)}")
+        bindings, binders = {}, {}
+        arrays = [_bind_argument(x, v, bindings, binders) for x, v in zip(self.inputs, values)]
+        return arrays, bindings
+
+    def __call__(self, *args, **kwargs):
+        arrays, bindings = self._arguments(args, kwargs)
+        outs = [np.array(o) for o in self._program(arrays, bindings)]
+        outs = [o[()] if o.ndim == 0 else o for o in outs]
+        return outs[0] if self.single else outs
+
+
+def function(inputs, outputs, backend="numba", cache=True):
+    """Compile ``outputs`` (an expression or a list) as a function of ``inputs``.
+
+    ``backend="numba"`` (the default) compiles one fused function per graph;
+    ``backend="numpy"`` is the reference interpreter.
+
+    >>> import symgrad as sg
+    >>> x, W = sg.vector("x", 3), sg.matrix("W", 2, 3)
+    >>> f = sg.function([x, W], W @ x, backend="numpy")
+    >>> f([1.0, 2.0, 3.0], [[1, 0, 0], [0, 1, 1]])
+    array([1., 5.])
+    """
+    return Function(inputs, outputs, backend=backend, cache=cache)
+
+
+class ValueAndGrad:
+    """A callable made by :func:`value_and_grad`: returns (cost, gradients)."""
+
+    def __init__(self, cost, wrt, inputs, backend="numba", cache=True):
+        self.single = isinstance(wrt, Expr)
+        grads = grad(cost, wrt)
+        grads = [grads] if self.single else grads
+        self._function = Function(inputs, [cost] + grads, backend=backend, cache=cache)
+
+    def __call__(self, *args, **kwargs):
+        value, *grads = self._function(*args, **kwargs)
+        return value, (grads[0] if self.single else grads)
+
+
+def value_and_grad(cost, wrt, inputs, backend="numba", cache=True):
+    """Compile the cost and its gradients with respect to ``wrt`` in one pass.
+
+    >>> import symgrad as sg
+    >>> w = sg.vector("w", 2)
+    >>> vg = sg.value_and_grad((w ** 2).sum(), [w], inputs=[w], backend="numpy")
+    >>> vg([1.0, 2.0])
+    (np.float64(5.0), [array([2., 4.])])
+    """
+    return ValueAndGrad(cost, wrt, inputs, backend=backend, cache=cache)
+
+
+def evaluate(expr, values=None, backend="numpy"):
+    """Evaluate ``expr`` (or a list) with ``values`` mapping variables (or their
+    names) to arrays; convenient at the prompt and in examples.
+
+    >>> import symgrad as sg
+    >>> x = sg.vector("x", 2)
+    >>> (x * 3).eval({"x": [1.0, 2.0]})
+    array([3., 6.])
+    """
+    values = dict(values or {})
+    needed = free_inputs([expr] if isinstance(expr, Expr) else list(expr))
+    args = []
+    for x in needed:
+        if x not in values and x.name not in values:
+            raise ValueError(f"no value given for {x.describe()}")
+        args.append(values[x] if x in values else values[x.name])
+    return Function(needed, expr, backend=backend)(*args)

@@ -1,0 +1,484 @@
+"""Contractions, reductions and structural ops: builders with build-time checks."""
+import builtins
+import string
+
+import numpy as np
+import sympy
+
+from .errors import ShapeError
+from .graph import Expr
+from .ops import (ArgOneHot, Broadcast, Concatenate, Contract, Gather, PutAlong, Reduce,
+                  Reshape, ScatterAdd, Slice, SliceAdd, TakeAlong, Transpose)
+from .types import (as_dim, is_float, normalize_axes, result_dtype, same_dim, shape_str,
+                    size_of)
+
+
+def _as_expr(x):
+    from .constructors import constant
+    return x if isinstance(x, Expr) else constant(x)
+
+
+# ---------------------------------------------------------------- einsum
+
+def _parse_spec(spec, xs):
+    spec = spec.replace(" ", "")
+    ins, arrow, out = spec.partition("->")
+    subs = ins.split(",")
+    if len(subs) != len(xs):
+        raise ValueError(f"einsum {spec!r} names {len(subs)} operand(s) but got {len(xs)}")
+    free = [c for c in string.ascii_letters if c not in spec]
+    ell_ndim = builtins.max((x.ndim - len(s) + 3 for s, x in zip(subs, xs) if "..." in s), default=0)
+    ell = "".join(free[:ell_ndim])
+    subs = [s.replace("...", ell[ell_ndim - (x.ndim - len(s) + 3):]) for s, x in zip(subs, xs)]
+    if not arrow:
+        once = sorted(c for c in set("".join(subs)) if "".join(subs).count(c) == 1 and c not in ell)
+        out = ell + "".join(once)
+    out = out.replace("...", ell)
+    return subs, out
+
+
+def einsum(spec, *xs):
+    """Einstein summation over expressions, as ``numpy.einsum`` (no repeated
+    index within one operand; ``...`` and the implicit output are supported).
+
+    >>> import symgrad as sg
+    >>> A, B = sg.matrix("A", 2, 3), sg.matrix("B", 3, 4)
+    >>> sg.einsum("ij,jk->ik", A, B).shape
+    (2, 4)
+    """
+    xs = [_as_expr(x) for x in xs]
+    subs, out = _parse_spec(spec, xs)
+    dims = {}
+    for k, (s, x) in enumerate(zip(subs, xs)):
+        if not s.isalpha() and s:
+            raise ValueError(f"einsum {spec!r}: operand {k} has an invalid subscript {s!r}")
+        if len(s) != x.ndim:
+            raise ShapeError(f"einsum {spec!r}: operand {k} {x.describe()} has {x.ndim} "
+                             f"dimension(s) but subscript {s!r} names {len(s)}")
+        if len(set(s)) != len(s):
+            raise ValueError(f"einsum {spec!r}: operand {k} repeats an index in {s!r}; "
+                             "diagonals and traces are not supported")
+        for c, d in zip(s, x.shape):
+            if c in dims and not same_dim(dims[c][0], d):
+                other = xs[dims[c][1]]
+                raise ShapeError(f"einsum {spec!r}: index {c!r} is {dims[c][0]} in "
+                                 f"{other.describe()} but {d} in {x.describe()}")
+            dims.setdefault(c, (d, k))
+    if len(set(out)) != len(out) or any(c not in dims for c in out):
+        raise ValueError(f"einsum {spec!r}: output {out!r} must name distinct input indices")
+    shape = tuple(dims[c][0] for c in out)
+    # canonical letters in order of first appearance, so equal contractions merge
+    rename = {}
+    for c in "".join(subs) + out:
+        rename.setdefault(c, string.ascii_letters[len(rename)])
+    subs = ["".join(rename[c] for c in s) for s in subs]
+    out = "".join(rename[c] for c in out)
+    if len(xs) == 1 and sorted(subs[0]) == sorted(out):
+        return transpose(xs[0], tuple(subs[0].index(c) for c in out))
+    dtype = result_dtype([x.dtype for x in xs])
+    return Expr(Contract(",".join(subs) + "->" + out), tuple(xs), dtype, shape)
+
+
+# ---------------------------------------------------------------- reductions
+
+def _keep(x, reduced, axes, keepdims):
+    if not keepdims:
+        return reduced
+    return reshape(reduced, tuple(1 if a in axes else d for a, d in enumerate(x.shape)))
+
+
+def sum(x, axis=None, keepdims=False):  # noqa: A001 - API name
+    """Sum over ``axis`` (None: all axes; an int or a tuple).
+
+    >>> import symgrad as sg
+    >>> X = sg.matrix("X", 2, 3)
+    >>> sg.sum(X, axis=0).shape, X.sum().shape
+    ((3,), ())
+    """
+    x = _as_expr(x)
+    axes = normalize_axes(axis, x.ndim, x.describe())
+    if not axes:
+        return x
+    letters = string.ascii_letters[:x.ndim]
+    kept = "".join(c for a, c in enumerate(letters) if a not in axes)
+    return _keep(x, einsum(f"{letters}->{kept}", x), axes, keepdims)
+
+
+def mean(x, axis=None, keepdims=False):
+    """Mean over ``axis``; a named dimension's size is taken at call time.
+
+    >>> import symgrad as sg
+    >>> x = sg.vector("x", "n")
+    >>> float(x.mean().eval({x: [1.0, 2.0, 6.0]}))
+    3.0
+    """
+    from .constructors import dim_size
+    x = _as_expr(x)
+    axes = normalize_axes(axis, x.ndim, x.describe())
+    total = sum(x, axes, keepdims)
+    count = size_of([x.shape[a] for a in axes])
+    if count.is_Integer:
+        if int(count) == 0:
+            raise ShapeError(f"mean over an empty axis of {x.describe()}")
+        return total * (1.0 / int(count)) if int(count) != 1 else total
+    divisor = 1
+    for d in (x.shape[a] for a in axes):
+        divisor = divisor * (d if isinstance(d, int) else dim_size(d))
+    return total / divisor
+
+
+def _reduce(kind, x, axis, keepdims):
+    x = _as_expr(x)
+    axes = normalize_axes(axis, x.ndim, x.describe())
+    if not axes:
+        return x
+    for a in axes:
+        if x.shape[a] == 0:
+            raise ShapeError(f"{kind} over the empty axis {a} of {x.describe()}")
+    shape = tuple(d for a, d in enumerate(x.shape) if a not in axes)
+    return _keep(x, Expr(Reduce(kind, axes), (x,), x.dtype, shape), axes, keepdims)
+
+
+def max(x, axis=None, keepdims=False):  # noqa: A001 - API name
+    """Maximum over ``axis``; the gradient goes to the first maximal element only.
+
+    >>> import symgrad as sg
+    >>> x = sg.vector("x", 3)
+    >>> sg.grad(x.max(), x).eval({x: [2.0, 5.0, 5.0]})
+    array([0., 1., 0.])
+    """
+    return _reduce("max", x, axis, keepdims)
+
+
+def min(x, axis=None, keepdims=False):  # noqa: A001 - API name
+    """Minimum over ``axis``; the gradient goes to the first minimal element only.
+
+    >>> import symgrad as sg
+    >>> x = sg.vector("x", 3)
+    >>> float(sg.min(x).eval({x: [2.0, -1.0, 5.0]}))
+    -1.0
+    """
+    return _reduce("min", x, axis, keepdims)
+
+
+def arg_one_hot(x, kind, axes):
+    """1.0 at the first arg-max (``kind="max"``) / arg-min over ``axes``, else 0.0."""
+    dtype = x.dtype if is_float(x.dtype) else "float64"
+    return Expr(ArgOneHot(kind, axes), (x,), dtype, x.shape)
+
+
+# ---------------------------------------------------------------- structural
+
+def reshape(x, shape):
+    """``x`` with a new shape of the same size; one entry may be -1.
+
+    >>> import symgrad as sg
+    >>> E = sg.tensor("E", ("batch", 5, 50))
+    >>> sg.reshape(E, ("batch", 250)).shape, E.reshape((-1,)).shape
+    ((batch, 250), (250*batch,))
+    """
+    x = _as_expr(x)
+    if isinstance(shape, (int, str, np.integer)):
+        shape = (shape,)
+    shape = list(shape)
+    total = size_of(x.shape)
+    if shape.count(-1) > 1:
+        raise ShapeError(f"reshape of {x.describe()} to {tuple(shape)}: at most one -1")
+    if -1 in shape:
+        known = size_of([as_dim(d) for d in shape if d != -1])
+        missing = sympy.simplify(total / known) if known != 0 else None
+        if missing is None or not (missing.is_Integer or missing.is_integer):
+            raise ShapeError(f"cannot reshape {x.describe()} to {tuple(shape)}: "
+                             f"size {total} is not a multiple of {known}")
+        shape[shape.index(-1)] = int(missing) if missing.is_Integer else missing
+    shape = tuple(as_dim(d) for d in shape)
+    if sympy.simplify(size_of(shape) - total) != 0:
+        raise ShapeError(f"cannot reshape {x.describe()} to {shape_str(shape)}: "
+                         f"sizes {total} and {size_of(shape)} differ")
+    if shape == x.shape:
+        return x
+    return Expr(Reshape(shape), (x,), x.dtype, shape)
+
+
+def transpose(x, axes=None):
+    """Permute axes (reverse them by default), as ``numpy.transpose``.
+
+    >>> import symgrad as sg
+    >>> sg.transpose(sg.tensor("T", (2, 3, 4)), (1, 0, 2)).shape
+    (3, 2, 4)
+    """
+    x = _as_expr(x)
+    perm = tuple(reversed(range(x.ndim))) if axes is None else tuple(
+        a % x.ndim if -x.ndim <= a < x.ndim else a for a in axes)
+    if sorted(perm) != list(range(x.ndim)):
+        raise ShapeError(f"transpose of {x.describe()}: {axes!r} is not a permutation "
+                         f"of its {x.ndim} axes")
+    if perm == tuple(range(x.ndim)):
+        return x
+    return Expr(Transpose(perm), (x,), x.dtype, tuple(x.shape[a] for a in perm))
+
+
+def broadcast_to(x, shape):
+    """``x`` repeated to ``shape`` under NumPy's broadcasting rules.
+
+    >>> import symgrad as sg
+    >>> sg.broadcast_to(sg.vector("b", 3), (4, 3)).shape
+    (4, 3)
+    """
+    x = _as_expr(x)
+    shape = tuple(as_dim(d) for d in shape)
+    lead = len(shape) - x.ndim
+    if lead < 0 or any(d != 1 and not same_dim(d, t) for d, t in zip(x.shape, shape[lead:])):
+        raise ShapeError(f"cannot broadcast {x.describe()} to {shape_str(shape)}")
+    if shape == x.shape:
+        return x
+    return Expr(Broadcast(shape), (x,), x.dtype, shape)
+
+
+def sum_to(g, shape):
+    """Sum ``g`` over the axes that broadcasting added to reach it from ``shape``."""
+    if g.shape == shape:
+        return g
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(lead + a for a, d in enumerate(shape)
+                                      if d == 1 and g.shape[lead + a] != 1)
+    return reshape(sum(g, axes), shape)
+
+
+def matmul(a, b):
+    """Matrix product with NumPy's ``@`` rules (1-d operands, batch broadcasting).
+
+    >>> import symgrad as sg
+    >>> x, W = sg.matrix("x", 8, 4), sg.matrix("W", 4, 3)
+    >>> (x @ W).shape
+    (8, 3)
+    """
+    a, b = _as_expr(a), _as_expr(b)
+    if a.ndim == 0 or b.ndim == 0:
+        raise ShapeError(f"matmul needs arrays of at least 1 dimension: {a.describe()} @ "
+                         f"{b.describe()}; use * for scalars")
+    ka = a.shape[-1]
+    kb = b.shape[-2] if b.ndim >= 2 else b.shape[0]
+    if not same_dim(ka, kb):
+        raise ShapeError(f"matmul: inner dimensions differ, {ka} != {kb}, in "
+                         f"{a.describe()} @ {b.describe()}")
+    if a.ndim <= 2 and b.ndim <= 2:
+        sa = "ij"[2 - a.ndim:]
+        sb = "jk"[:b.ndim]
+        out = sa[:-1] + sb[1:]
+        return einsum(f"{sa},{sb}->{out}", a, b)
+    a2 = a if a.ndim >= 2 else reshape(a, (1,) + a.shape)
+    b2 = b if b.ndim >= 2 else reshape(b, b.shape + (1,))
+    from .types import broadcast_shapes
+    batch = broadcast_shapes([a2.shape[:-2], b2.shape[:-2]], [a.name, b.name])
+    a2 = broadcast_to(a2, batch + a2.shape[-2:])
+    b2 = broadcast_to(b2, batch + b2.shape[-2:])
+    lb = string.ascii_letters[3:3 + len(batch)]
+    out = einsum(f"{lb}ij,{lb}jk->{lb}ik", a2, b2)
+    if a.ndim == 1:
+        out = reshape(out, out.shape[:-2] + out.shape[-1:])
+    if b.ndim == 1:
+        out = reshape(out, out.shape[:-1])
+    return out
+
+
+def dot(a, b):
+    """``numpy.dot``: products for 0-d, inner/matrix products for 1-d and 2-d, and
+    a sum over a's last and b's second-to-last axis beyond.
+
+    >>> import symgrad as sg
+    >>> u, v = sg.vector("u", 3), sg.vector("v", 3)
+    >>> float(sg.dot(u, v).eval({u: [1.0, 2.0, 3.0], v: [1.0, 1.0, 1.0]}))
+    6.0
+    """
+    a, b = _as_expr(a), _as_expr(b)
+    if a.ndim == 0 or b.ndim == 0:
+        return a * b
+    if a.ndim <= 2 and b.ndim <= 2:
+        return matmul(a, b)
+    la = string.ascii_lowercase[:a.ndim - 1]
+    lb = string.ascii_lowercase[a.ndim:a.ndim + b.ndim - 1]
+    sb = lb[:-1] + "Z" + lb[-1:] if b.ndim >= 2 else "Z"
+    return einsum(f"{la}Z,{sb}->{la}{lb}", a, b)
+
+
+def concatenate(xs, axis=0):
+    """Join expressions along an existing axis.
+
+    >>> import symgrad as sg
+    >>> a, b = sg.matrix("a", 2, 3), sg.matrix("b", 4, 3)
+    >>> sg.concatenate([a, b], axis=0).shape
+    (6, 3)
+    """
+    from .elementwise import cast
+    xs = [_as_expr(x) for x in xs]
+    if not xs:
+        raise ValueError("concatenate needs at least one expression")
+    ndim = xs[0].ndim
+    if ndim == 0 or any(x.ndim != ndim for x in xs):
+        raise ShapeError("concatenate needs expressions of one rank >= 1, got "
+                         + ", ".join(x.describe() for x in xs))
+    (axis,) = normalize_axes(axis, ndim, xs[0].describe())
+    for x in xs[1:]:
+        if any(not same_dim(d, e) for a, (d, e) in enumerate(zip(x.shape, xs[0].shape))
+               if a != axis):
+            raise ShapeError(f"concatenate along axis {axis}: {xs[0].describe()} and "
+                             f"{x.describe()} differ in another axis")
+    if len(xs) == 1:
+        return xs[0]
+    dtype = result_dtype([x.dtype for x in xs])
+    xs = [cast(x, dtype) for x in xs]
+    size = sympy.Add(*[x.shape[axis] for x in xs])
+    size = int(size) if size.is_Integer else size
+    shape = xs[0].shape[:axis] + (size,) + xs[0].shape[axis + 1:]
+    return Expr(Concatenate(axis), tuple(xs), dtype, shape)
+
+
+def stack(xs, axis=0):
+    """Join expressions of one shape along a new axis.
+
+    >>> import symgrad as sg
+    >>> a, b = sg.vector("a", 3), sg.vector("b", 3)
+    >>> sg.stack([a, b], axis=1).shape
+    (3, 2)
+    """
+    xs = [_as_expr(x) for x in xs]
+    if not xs:
+        raise ValueError("stack needs at least one expression")
+    ndim = xs[0].ndim + 1
+    (axis,) = normalize_axes(axis, ndim, f"stack of rank-{ndim - 1} expressions")
+    for x in xs[1:]:
+        if len(x.shape) != len(xs[0].shape) or not all(map(same_dim, x.shape, xs[0].shape)):
+            raise ShapeError(f"stack needs equal shapes: {xs[0].describe()} and {x.describe()}")
+    return concatenate([reshape(x, x.shape[:axis] + (1,) + x.shape[axis:]) for x in xs], axis)
+
+
+# ---------------------------------------------------------------- indexing
+
+def _check_index_dtype(x, idx, what):
+    if is_float(idx.dtype):
+        raise TypeError(f"{what}: the index {idx.describe()} must have an integer dtype "
+                        f"to index {x.describe()}")
+
+
+def gather(x, idx):
+    """Rows of ``x`` picked by the integer expression ``idx`` (``x[idx]``); the
+    result has shape ``idx.shape + x.shape[1:]``. Out-of-range or negative
+    indices raise IndexError at call time.
+
+    >>> import symgrad as sg
+    >>> E, idx = sg.matrix("E", 100, 50), sg.matrix("idx", "batch", 5, dtype="int64")
+    >>> E[idx].shape
+    (batch, 5, 50)
+    """
+    x, idx = _as_expr(x), _as_expr(idx)
+    _check_index_dtype(x, idx, "gather")
+    if x.ndim == 0:
+        raise ShapeError(f"cannot index the 0-d {x.describe()}")
+    return Expr(Gather(), (x, idx), x.dtype, idx.shape + x.shape[1:])
+
+
+def scatter_add(g, idx, rows):
+    """zeros((rows,) + g.shape[idx.ndim:]) with each g row added at its index."""
+    return Expr(ScatterAdd(rows), (g, idx), g.dtype, (rows,) + g.shape[idx.ndim:])
+
+
+def pick(x, idx):
+    """``out[...] = x[..., idx[...]]``: one entry of x's last axis per position of
+    ``idx`` (e.g. the score of each example's label).
+
+    >>> import symgrad as sg
+    >>> S, y = sg.matrix("S", "batch", 5), sg.vector("y", "batch", dtype="int64")
+    >>> sg.pick(S, y).shape
+    (batch,)
+    """
+    x, idx = _as_expr(x), _as_expr(idx)
+    _check_index_dtype(x, idx, "pick")
+    if x.ndim != idx.ndim + 1 or not all(map(same_dim, x.shape[:-1], idx.shape)):
+        raise ShapeError(f"pick needs x.shape == idx.shape + (n,), got {x.describe()} "
+                         f"and {idx.describe()}")
+    return Expr(TakeAlong(), (x, idx), x.dtype, idx.shape)
+
+
+def put_along(g, idx, size):
+    """zeros(g.shape + (size,)) with g added at [..., idx[...]] (pick's transpose)."""
+    return Expr(PutAlong(size), (g, idx), g.dtype, g.shape + (size,))
+
+
+def _static_index(x, key):
+    """Resolve basic indexing (ints, slices, ..., None) into a Slice op's index."""
+    key = key if isinstance(key, tuple) else (key,)
+    if builtins.sum(k is Ellipsis for k in key) > 1:
+        raise IndexError(f"an index can only have one ellipsis: {key!r}")
+    used = builtins.sum(k is not None and k is not Ellipsis for k in key)
+    if used > x.ndim:
+        raise IndexError(f"too many indices for {x.describe()}: {key!r}")
+    if Ellipsis in key:
+        at = key.index(Ellipsis)
+        key = key[:at] + (slice(None),) * (x.ndim - used) + key[at + 1:]
+    else:
+        key = key + (slice(None),) * (x.ndim - used)
+    index, shape, final = [], [], []
+    axis = 0
+    for k in key:
+        if k is None:
+            final.append(1)
+            continue
+        d = x.shape[axis]
+        if isinstance(k, (int, np.integer)) and not isinstance(k, bool):
+            if isinstance(d, int):
+                if not -d <= k < d:
+                    raise IndexError(f"index {k} is out of range for axis {axis} of "
+                                     f"{x.describe()}")
+                k = int(k) % d
+            index.append(int(k))
+        elif isinstance(k, slice):
+            if isinstance(d, int):
+                start, stop, step = k.indices(d)
+                n = len(range(start, stop, step))
+            elif k in (slice(None), slice(None, None, 1)):
+                start, stop, step, n = 0, d, 1, d
+            else:
+                raise IndexError(f"axis {axis} of {x.describe()} is the named dimension {d}; "
+                                 "only ':' can slice it")
+            index.append((start, stop, step))
+            shape.append(n)
+            final.append(n)
+        else:
+            raise TypeError(f"cannot index {x.describe()} with {k!r}: use ints, slices, "
+                            "... and None, or one integer expression for a gather")
+        axis += 1
+    return tuple(index), tuple(shape), tuple(final)
+
+
+def getitem(x, key):
+    """``x[key]``: a gather for an integer expression or array, else basic indexing."""
+    if isinstance(key, (Expr, np.ndarray, list)):
+        if isinstance(key, (np.ndarray, list)) and np.asarray(key).dtype.kind not in "iu":
+            raise TypeError(f"cannot index {x.describe()} with an array of dtype "
+                            f"{np.asarray(key).dtype}; use an integer index array")
+        return gather(x, key)
+    if isinstance(key, tuple) and any(isinstance(k, (Expr, np.ndarray, list)) for k in key):
+        raise TypeError(f"cannot index {x.describe()} with {key!r}: an index expression "
+                        "gathers along axis 0 only, as x[idx]")
+    index, shape, final = _static_index(x, key)
+    out = x
+    if any(k != (0, d, 1) for k, d in zip(index, x.shape)):
+        out = Expr(Slice(index), (x,), x.dtype, shape)
+    return reshape(out, final)
+
+
+def slice_add(g, shape, index):
+    """zeros(shape) with g written at the static ``index`` (Slice's transpose)."""
+    return Expr(SliceAdd(shape, index), (g,), g.dtype, shape)
+
+
+def slice_axis(x, axis, start, stop):
+    """``x[..., start:stop, ...]`` on ``axis``, with possibly symbolic bounds."""
+    index = tuple((start, stop, 1) if a == axis else (0, d, 1) for a, d in enumerate(x.shape))
+    size = sympy.sympify(stop - start)
+    size = int(size) if size.is_Integer else size
+    shape = x.shape[:axis] + (size,) + x.shape[axis + 1:]
+    if shape == x.shape:
+        return x
+    return Expr(Slice(index), (x,), x.dtype, shape)
