@@ -11,12 +11,16 @@ from .autodiff import grad, hessian, jacobian
 from .check import GradCheckResult, check_grad
 from .composites import log_softmax, logsumexp, softmax
 from .constructors import constant, dim_size, matrix, scalar, tensor, vector
+from .debugprint import debugprint
 from .elementwise import cast, elementwise
 from .elementwise_ops import (abs, cos, exp, hardtanh, leaky_relu, log, maximum, minimum, prelu,
                               relu, sigmoid, sin, softplus, sqrt, tanh, where)
 from .errors import CycleError, DisconnectedInputError, ShapeError
 from .function import evaluate, function, value_and_grad
 from .graph import Expr
+from .graphviz_view import graphviz
+from .local_gradient import LocalGradient, local_gradient
+from .printing import definitions, latex, pretty
 from .tensor_ops import (broadcast_to, concatenate, dot, einsum, gather, matmul, max, mean, min,
                          pick, reshape, stack, sum, transpose)
 from . import nn
@@ -32,4 +36,5 @@ __all__ = [
     "log_softmax", "concatenate", "stack", "reshape", "transpose", "broadcast_to", "gather",
     "pick", "grad", "jacobian", "hessian", "function", "value_and_grad", "evaluate",
     "check_grad", "nn",
+    "pretty", "latex", "definitions", "debugprint", "graphviz", "local_gradient", "LocalGradient",
 ]

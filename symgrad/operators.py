@@ -8,6 +8,7 @@ from . import elementwise_ops as ew
 from . import tensor_ops as T
 from .function import evaluate
 from .graph import Expr
+from .printing import repr_latex
 from .sympy_form import to_sympy
 
 
@@ -38,6 +39,7 @@ _METHODS = {
     "logsumexp": composites.logsumexp,
     "eval": evaluate,
     "to_sympy": to_sympy,
+    "_repr_latex_": repr_latex,
 }
 
 for _name, _method in _METHODS.items():

@@ -1,14 +1,43 @@
-"""``expr.to_sympy()`` for 0-d elementwise graphs: a plain SymPy formula.
+"""``expr.to_sympy()``: the SymPy form of a graph, as a lecture writes it.
 
-Inputs become real SymPy symbols named after the variables; each elementwise
-node substitutes its arguments into its formula. The zero-upstream guard of
-derived gradients (derivatives.py) is dropped: it changes no value where the
-formula is finite. Tensor graphs get matrix forms with the inspection issue.
+Three forms, tried in this order:
+
+* 0-d graphs of 0-d nodes give a plain SymPy expression; every input ``x``
+  is ``sympy.Symbol("x", real=True)``.
+* Graphs of scalars, vectors and matrices give SymPy matrix expressions:
+  a vector is a column (``MatrixSymbol("x", n, 1)``), an einsum is read as a
+  matrix product, outer product, transpose or sum (``Contract "ab,b->a"`` is
+  ``W x``, ``"a,b->ab"`` is ``d xᵀ``), an elementwise formula as sums,
+  Hadamard products and powers and elementwise functions of its arguments.
+* Anything else (gathers, reshapes, rank-3 tensors, formulas with no matrix
+  reading) gives an indexed form: ``Lambda((i, j), body)`` whose body is the
+  element at (i, j), written with ``Indexed`` and ``Sum``.
+
+Named nodes (``h.name = "h"``, or the ``names`` mapping) stay symbols, so a
+large graph reads as a few definitions (see ``printing.py``). The zero-upstream
+guard that derived gradients carry (derivatives.py) is dropped: it changes no
+value where the formula is finite.
 """
+import functools
+import itertools
+import operator
+import string
+
+import numpy as np
 import sympy
+from sympy import (HadamardPower, HadamardProduct, ImmutableMatrix, MatrixExpr, MatrixSymbol,
+                   OneMatrix, Trace)
+from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
+from sympy.matrices.expressions.dotproduct import DotProduct
 
 from .graph import toposort
-from .ops import Constant, Elemwise, Input
+from .ops import (ArgOneHot, Broadcast, Concatenate, Constant, Contract, DimSize, Elemwise,
+                  Gather, Input, PutAlong, Reduce, Reshape, ScatterAdd, Slice, SliceAdd,
+                  TakeAlong, Transpose)
+
+
+class NoMatrixForm(Exception):
+    """Raised inside the matrix reading when a node has no matrix form."""
 
 
 def _unguard(e):
@@ -19,28 +48,495 @@ def _unguard(e):
         lambda a: a.args[1].expr)
 
 
-def to_sympy(expr):
-    """A SymPy expression equal to the 0-d graph ``expr``.
+def tidy(e):
+    """``e`` unguarded, with a product of sums multiplied out where that is
+    shorter: ``g (1 - y)(1 + y) -> g (1 - y**2)``."""
+    e = _unguard(e)
+    if e.is_Mul:
+        sums = [f for f in e.args if f.is_Add]
+        if len(sums) >= 2:
+            rest = [f for f in e.args if not f.is_Add]
+            shorter = sympy.Mul(*rest, sympy.expand(sympy.Mul(*sums)))
+            if sympy.count_ops(shorter) < sympy.count_ops(e):
+                return shorter
+    return e
 
-    >>> import symgrad as sg
+
+@functools.lru_cache(maxsize=4096)
+def display_formula(formula):
+    """The body of an elementwise ``Lambda`` as it is best read (:func:`tidy`)."""
+    return tidy(formula.expr)
+
+
+def symbol_for(name, shape, indexed=False):
+    """The SymPy symbol standing for a variable or a named node of ``shape``."""
+    if indexed and shape:
+        return sympy.IndexedBase(name, shape=tuple(map(sympy.sympify, shape)))
+    if not shape:
+        return sympy.Symbol(name, real=True)
+    if len(shape) > 2:
+        raise NoMatrixForm(f"{name} has rank {len(shape)}")
+    rows, cols = (shape[0], 1) if len(shape) == 1 else shape
+    return MatrixSymbol(name, rows, cols)
+
+
+def _number(value):
+    value = value.item() if isinstance(value, np.generic) else value
+    if float(value).is_integer():
+        return sympy.Integer(int(value))
+    return sympy.Float(value)
+
+
+def _as_scalar(m):
+    """A 1×1 matrix expression as a scalar: a dot product where it reads as one."""
+    if isinstance(m, sympy.MatMul):
+        factors = [f for f in m.args if isinstance(f, MatrixExpr)]
+        coeff = sympy.Mul(*[f for f in m.args if not isinstance(f, MatrixExpr)])
+        if len(factors) >= 2 and factors[0].shape[0] == 1:
+            rest = factors[1] if len(factors) == 2 else sympy.MatMul(*factors[1:])
+            return coeff * DotProduct(factors[0].T, rest)
+    return Trace(m)
+
+
+# ---------------------------------------------------------------- matrix reading
+
+def _matrix_shape(shape):
+    return {0: None, 1: (shape[0], 1) if shape else None, 2: shape}.get(len(shape), "rank")
+
+
+def _broadcast(form, shape, out_shape):
+    """``form`` (of ``shape``) repeated to ``out_shape`` with products by ones."""
+    if not isinstance(form, MatrixExpr) or tuple(shape) == tuple(out_shape):
+        return form
+    if len(out_shape) > 2:
+        raise NoMatrixForm("broadcast to rank > 2")
+    if len(shape) == 1 and len(out_shape) == 2:
+        form = form.T  # a vector broadcasts along rows, as a row
+    rows, cols = _matrix_shape(out_shape)
+    if form.shape[0] == 1 and rows != 1:
+        form = OneMatrix(rows, 1) * form
+    if form.shape[1] == 1 and cols != 1:
+        form = form * OneMatrix(1, cols)
+    return form
+
+
+def _elementwise_matrix(body, args):
+    """The formula ``body`` with matrix/scalar ``args`` {param: form}, written
+    with MatAdd, HadamardProduct, HadamardPower and elementwise functions."""
+    if body in args:
+        return args[body]
+    if body.is_number:
+        return body
+    matrix_params = [p for p in body.free_symbols if isinstance(args.get(p), MatrixExpr)]
+    if not matrix_params:
+        return body.xreplace(args)
+    if body.is_Add:
+        terms = [_elementwise_matrix(a, args) for a in body.args]
+        shape = next(t.shape for t in terms if isinstance(t, MatrixExpr))
+        return functools.reduce(operator.add, [t if isinstance(t, MatrixExpr)
+                                               else t * OneMatrix(*shape) for t in terms])
+    if body.is_Mul:
+        factors = [_elementwise_matrix(a, args) for a in body.args]
+        coeff = sympy.Mul(*[f for f in factors if not isinstance(f, MatrixExpr)])
+        mats = [f for f in factors if isinstance(f, MatrixExpr)]
+        product = mats[0] if len(mats) == 1 else HadamardProduct(*mats)
+        return product if coeff == 1 else coeff * product
+    if body.is_Pow and body.exp.is_number:
+        return HadamardPower(_elementwise_matrix(body.base, args), body.exp)
+    if len(matrix_params) == 1:
+        (p,) = matrix_params
+        inner = body.args[0] if isinstance(body, sympy.Function) and len(body.args) == 1 else None
+        if inner is not None and inner.free_symbols >= {p}:
+            return ElementwiseApplyFunction(body.func, _elementwise_matrix(inner, args))
+        scalars = {q: v for q, v in args.items() if q != p}
+        return ElementwiseApplyFunction(sympy.Lambda(p, body.xreplace(scalars)), args[p])
+    raise NoMatrixForm(f"no matrix reading of {body}")
+
+
+def _oriented(form, labels, side, want):
+    """(form, labels) transposed if needed so that ``labels[side]`` is ``want``
+    (side 0: the row letter, 1: the column letter; None for a size-1 side)."""
+    if labels[side] == want:
+        return form, labels
+    if labels[1 - side] == want:
+        return form.T, labels[::-1]
+    raise NoMatrixForm("no orientation")
+
+
+def _labelled(form, sub):
+    """A matrix form with the einsum letters of its rows and columns (None: size 1)."""
+    if len(sub) > 2:
+        raise NoMatrixForm("rank > 2 operand")
+    return form, (tuple(sub) + (None, None))[:2]
+
+
+def _sum_out(form, labels, keep):
+    """Sum the axes whose letters are not in ``keep``, as products with ones."""
+    if labels[0] is not None and labels[0] not in keep:
+        form, labels = OneMatrix(1, form.shape[0]) * form, (None, labels[1])
+    if labels[1] is not None and labels[1] not in keep:
+        form, labels = form * OneMatrix(form.shape[1], 1), (labels[0], None)
+    return form, labels
+
+
+def _finish(form, labels, out):
+    """A product with row/column ``labels`` as the einsum output ``out``."""
+    target = (tuple(out) + (None, None))[:2]
+    form, labels = (form, labels) if labels == target else (form.T, labels[::-1])
+    if labels != target:
+        raise NoMatrixForm("output order")
+    return _as_scalar(form) if not out else form
+
+
+def _contract_matrix(node, forms):
+    subs, out = node.op.operands_and_output
+    dims = {c: d for s, x in zip(subs, node.inputs) for c, d in zip(s, x.shape)}
+    coeff = sympy.Mul(*[forms[x] for s, x in zip(subs, node.inputs) if not s])
+    operands = [_labelled(forms[x], s) for s, x in zip(subs, node.inputs) if s]
+    if len(out) > 2 or not operands or len(operands) > 2:
+        raise NoMatrixForm("not a matrix product")
+    # a summed letter of one operand only is summed there first (a product with ones)
+    letters = [set(s) for s in subs if s]
+    operands = [_sum_out(f, lab, set(out).union(*(ls for j, ls in enumerate(letters) if j != i)))
+                for i, (f, lab) in enumerate(operands)]
+    if len(operands) == 1:
+        return coeff * _finish(*operands[0], out)
+    (a, la), (b, lb) = operands
+    shared = (set(la) & set(lb)) - {None}
+    if shared & set(out):  # an elementwise product, then the sums
+        union = tuple(out) + tuple(sorted(shared - set(out)))
+        if len(union) > 2:
+            raise NoMatrixForm("elementwise product of rank > 2")
+        product = HadamardProduct(*(_spread(f, lab, union, dims) for f, lab in operands))
+        return coeff * _finish(*_sum_out(product, (union + (None,))[:2], set(out)), out)
+    if len(shared) == 2:  # sum_ab A_ab B_ab = tr(Aᵀ B)
+        b, lb = _oriented(b, lb, 1, la[1])
+        return coeff * Trace(a.T * b)
+    s = shared.pop() if shared else None
+    a, la = _oriented(a, la, 1, s)
+    b, lb = _oriented(b, lb, 0, s)
+    return coeff * _finish(a * b, (la[0], lb[1]), out)
+
+
+def _spread(form, labels, union, dims):
+    """An operand with row/column letters ``labels`` repeated over the letters
+    ``union`` (one or two), as products with ones."""
+    present = [c for c in labels if c is not None]
+    if len(present) == len(union):
+        return _oriented(form, labels, 1, (union + (None,))[1])[0]
+    (c,) = present
+    form = _oriented(form, labels, 1, None)[0]  # a column
+    if c == union[0]:
+        return form * OneMatrix(1, dims[union[1]])
+    return OneMatrix(dims[union[0]], 1) * form.T
+
+
+def _matrix_form(node, forms):
+    op = node.op
+    if node.ndim > 2:
+        raise NoMatrixForm(f"{node.describe()} has rank {node.ndim}")
+    if isinstance(op, Elemwise):
+        ps = op.formula.variables
+        args = {p: _broadcast(forms[x], x.shape, node.shape) for p, x in zip(ps, node.inputs)}
+        return _elementwise_matrix(display_formula(op.formula), args)
+    if isinstance(op, Contract):
+        return _contract_matrix(node, forms)
+    if isinstance(op, Transpose):
+        return forms[node.inputs[0]].T
+    if isinstance(op, Broadcast):
+        x = node.inputs[0]
+        form = forms[x]
+        if not isinstance(form, MatrixExpr):
+            return form * OneMatrix(*_matrix_shape(node.shape))
+        return _broadcast(form, x.shape, node.shape)
+    if isinstance(op, Reshape):
+        form, shape = forms[node.inputs[0]], _matrix_shape(node.shape)
+        if shape is None:
+            if isinstance(form, MatrixExpr):
+                return _as_scalar(form)
+            return form
+        if not isinstance(form, MatrixExpr):
+            return form * OneMatrix(*shape)
+        if form.shape == shape:
+            return form
+        if form.shape[::-1] == shape and 1 in shape:
+            return form.T
+    raise NoMatrixForm(f"no matrix form for {node.describe()}")
+
+
+def _constant_matrix(node):
+    value = node.op.value
+    if value.ndim == 0:
+        return _number(value)
+    if value.ndim > 2:
+        raise NoMatrixForm(f"constant of rank {value.ndim}")
+    if value.size and (value == value.flat[0]).all():
+        return _number(value.flat[0]) * OneMatrix(*_matrix_shape(node.shape))
+    return ImmutableMatrix(value if value.ndim == 2 else value[:, None])
+
+
+# ---------------------------------------------------------------- indexed reading
+
+class _Indices:
+    """Fresh integer index symbols, renamed i, j, k, ... at the end."""
+
+    def __init__(self):
+        self.count = itertools.count()
+
+    def fresh(self, n):
+        return tuple(sympy.Symbol(f"_idx{next(self.count)}", integer=True) for _ in range(n))
+
+    @staticmethod
+    def rename(form, taken):
+        found = sorted((s for s in form.free_symbols | _bound(form) if s.name.startswith("_idx")),
+                       key=lambda s: int(s.name[4:]))
+        names = (n for n in itertools.chain("ijklpqrs", (f"i{k}" for k in itertools.count(1)))
+                 if n not in taken)
+        return form.xreplace({s: sympy.Symbol(next(names), integer=True) for s in found})
+
+
+def _bound(form):
+    return {v for s in form.atoms(sympy.Sum, sympy.Lambda) for v in
+            (s.variables if isinstance(s, (sympy.Sum, sympy.Lambda)) else ())}
+
+
+def _broadcast_index(idx, shape, out_shape):
+    """The index into an operand of ``shape`` broadcast to ``out_shape``."""
+    lead = len(out_shape) - len(shape)
+    return tuple(0 if d == 1 and out_shape[lead + a] != 1 else idx[lead + a]
+                 for a, d in enumerate(shape))
+
+
+def _unflatten(flat, shape):
+    """The multi-index of the row-major position ``flat`` in ``shape``."""
+    out, stride = [], sympy.Integer(1)
+    for d in reversed(shape):
+        out.append(sympy.Mod(sympy.floor(flat / stride), d) if d != 1 else sympy.Integer(0))
+        stride = stride * d
+    return tuple(reversed(out))
+
+
+def _flatten(idx, shape):
+    flat, stride = sympy.Integer(0), sympy.Integer(1)
+    for i, d in zip(reversed(idx), reversed(shape)):
+        flat, stride = flat + i * stride, stride * d
+    return flat
+
+
+class _IndexedReader:
+    """Each node as (index symbols, body): the element at those indices."""
+
+    def __init__(self):
+        self.indices = _Indices()
+        self.forms = {}
+
+    def at(self, x, idx):
+        syms, body = self.forms[x]
+        return body.xreplace(dict(zip(syms, idx)))
+
+    def limits(self, syms, dims):
+        return [(s, 0, d - 1) for s, d in zip(syms, dims)]
+
+    def read(self, node):
+        idx = self.indices.fresh(node.ndim)
+        self.forms[node] = (idx, self.body(node, idx))
+
+    def leaf(self, node, base):
+        idx = self.indices.fresh(node.ndim)
+        self.forms[node] = (idx, base[idx] if node.ndim else base)
+
+    def body(self, node, idx):
+        op, xs = node.op, node.inputs
+        if isinstance(op, Constant):
+            value = op.value
+            if value.size and (value == value.flat[0]).all():
+                return _number(value.flat[0])
+            return sympy.Array(value.tolist())[idx]
+        if isinstance(op, Elemwise):
+            args = {p: self.at(x, _broadcast_index(idx, x.shape, node.shape))
+                    for p, x in zip(op.formula.variables, xs)}
+            return display_formula(op.formula).xreplace(args)
+        if isinstance(op, Contract):
+            subs, out = op.operands_and_output
+            dims = {c: d for s, x in zip(subs, xs) for c, d in zip(s, x.shape)}
+            summed = [c for c in dims if c not in out]
+            letter = dict(zip(out, idx))
+            letter.update(zip(summed, self.indices.fresh(len(summed))))
+            body = sympy.Mul(*(self.at(x, tuple(letter[c] for c in s)) for s, x in zip(subs, xs)))
+            return sympy.Sum(body, *self.limits([letter[c] for c in summed],
+                                                [dims[c] for c in summed])) if summed else body
+        if isinstance(op, (Reduce, ArgOneHot)):
+            x = xs[0]
+            red = self.indices.fresh(len(op.axes))
+            kept = iter(idx) if isinstance(op, Reduce) else None
+            full = iter(red)
+            inner = tuple(next(full) if a in op.axes else (next(kept) if kept else idx[a])
+                          for a in range(x.ndim))
+            limits = self.limits(red, [x.shape[a] for a in op.axes])
+            chosen = sympy.Function(op.kind if isinstance(op, Reduce) else "arg" + op.kind)(
+                self.at(x, inner), *(sympy.Tuple(*lim) for lim in limits))
+            if isinstance(op, Reduce):
+                return chosen
+            target = [idx[a] for a in op.axes]
+            return sympy.Piecewise((1, sympy.Eq(target[0] if len(target) == 1 else
+                                                sympy.Tuple(*target), chosen)), (0, True))
+        if isinstance(op, Reshape):
+            x = xs[0]
+            return self.at(x, _unflatten(_flatten(idx, node.shape), x.shape))
+        if isinstance(op, Transpose):
+            inner = [None] * node.ndim
+            for k, a in enumerate(op.perm):
+                inner[a] = idx[k]
+            return self.at(xs[0], tuple(inner))
+        if isinstance(op, Broadcast):
+            return self.at(xs[0], _broadcast_index(idx, xs[0].shape, node.shape))
+        if isinstance(op, Gather):
+            x, ix = xs
+            return self.at(x, (self.at(ix, idx[:ix.ndim]),) + idx[ix.ndim:])
+        if isinstance(op, ScatterAdd):
+            g, ix = xs
+            pos = self.indices.fresh(ix.ndim)
+            body = self.at(g, pos + idx[1:]) * sympy.KroneckerDelta(self.at(ix, pos), idx[0])
+            return sympy.Sum(body, *self.limits(pos, ix.shape))
+        if isinstance(op, TakeAlong):
+            x, ix = xs
+            return self.at(x, idx + (self.at(ix, idx),))
+        if isinstance(op, PutAlong):
+            g, ix = xs
+            return self.at(g, idx[:-1]) * sympy.KroneckerDelta(self.at(ix, idx[:-1]), idx[-1])
+        if isinstance(op, Concatenate):
+            pieces, start, a = [], sympy.Integer(0), op.axis
+            for x in xs:
+                shifted = idx[:a] + (idx[a] - start,) + idx[a + 1:]
+                start = start + x.shape[a]
+                pieces.append((self.at(x, shifted), sympy.Lt(idx[a], start)))
+            return sympy.Piecewise(*pieces[:-1], (pieces[-1][0], True))
+        if isinstance(op, Slice):
+            out = iter(idx)
+            inner = tuple(k if isinstance(k, int) else k[0] + k[2] * next(out) for k in op.index)
+            return self.at(xs[0], inner)
+        if isinstance(op, SliceAdd):
+            conds, inner = [], []
+            for i, k in zip(idx, op.index):
+                if isinstance(k, int):
+                    conds.append(sympy.Eq(i, k))
+                    continue
+                start, stop, step = k
+                conds += [sympy.Ge(i, start), sympy.Lt(i, stop)]
+                if step != 1:
+                    conds.append(sympy.Eq(sympy.Mod(i - start, step), 0))
+                inner.append((i - start) / step if step != 1 else i - start)
+            return sympy.Piecewise((self.at(xs[0], tuple(inner)), sympy.And(*conds)), (0, True))
+        raise NotImplementedError(f"to_sympy: no indexed form for {node.describe()}")
+
+
+# ---------------------------------------------------------------- driver
+
+def _nodes_until(root, stops):
+    """``root``'s graph in topological order, not looking past the ``stops``."""
+    def children(node):
+        return iter(()) if node in stops and node is not root else iter(node.inputs)
+    order, done, stack = [], {root}, [(root, children(root))]
+    while stack:
+        node, todo = stack[-1]
+        for x in todo:
+            if x not in done:
+                done.add(x)
+                stack.append((x, children(x)))
+                break
+        else:
+            stack.pop()
+            order.append(node)
+    return order
+
+
+def _is_leaf(node):
+    return isinstance(node.op, (Input, Constant, DimSize))
+
+
+def user_names(roots):
+    """{node: name} of the named interior nodes below ``roots`` (roots excluded)."""
+    return {n: n._name for n in toposort(list(roots))
+            if n._name is not None and not _is_leaf(n) and n not in roots}
+
+
+def matrix_form(root, stops):
+    """The scalar/matrix form of ``root`` with ``stops`` {node: name} as symbols;
+    raises NoMatrixForm when some node has none."""
+    forms = {}
+    for node in _nodes_until(root, stops):
+        if node in stops and node is not root:
+            forms[node] = symbol_for(stops[node], node.shape)
+        elif isinstance(node.op, Input):
+            forms[node] = symbol_for(node.op.name, node.shape)
+        elif isinstance(node.op, DimSize):
+            forms[node] = node.op.dim
+        elif isinstance(node.op, Constant):
+            forms[node] = _constant_matrix(node)
+        elif node.ndim == 0 and all(not isinstance(forms[x], MatrixExpr) for x in node.inputs) \
+                and isinstance(node.op, Elemwise):
+            forms[node] = display_formula(node.op.formula).xreplace(
+                dict(zip(node.op.formula.variables, (forms[x] for x in node.inputs))))
+        else:
+            forms[node] = _matrix_form(node, forms)
+    return forms[root]
+
+
+def indexed_form(root, stops):
+    """The element of ``root`` at symbolic indices: ``Lambda((i, ...), body)``
+    (a plain expression for 0-d), with ``Sum`` and ``Indexed``."""
+    reader = _IndexedReader()
+    for node in _nodes_until(root, stops):
+        if node in stops and node is not root:
+            reader.leaf(node, symbol_for(stops[node], node.shape, indexed=True))
+        elif isinstance(node.op, Input):
+            reader.leaf(node, symbol_for(node.op.name, node.shape, indexed=True))
+        elif isinstance(node.op, DimSize):
+            reader.forms[node] = ((), node.op.dim)
+        else:
+            reader.read(node)
+    idx, body = reader.forms[root]
+    form = sympy.Lambda(idx, body) if idx else body
+    taken = {s.name for s in form.free_symbols} | set(string.ascii_letters) - set("ijklpqrs")
+    return _Indices.rename(form, taken)
+
+
+def sympy_form(root, stops):
+    """The matrix form of ``root`` where there is one, else its indexed form."""
+    try:
+        return matrix_form(root, stops)
+    except NoMatrixForm:
+        return indexed_form(root, stops)
+
+
+def to_sympy(expr, names=None, expand=False):
+    """A SymPy object equal to the expression ``expr``.
+
+    0-d graphs of scalars give a plain SymPy expression in the input symbols
+    (``sympy.Symbol(name, real=True)``); tensor graphs give matrix expressions
+    (vectors are columns: ``MatrixSymbol(name, n, 1)``) where they can be
+    written so, else an indexed form ``Lambda((i, ...), element)``.
+    Named interior nodes (``h.name = "h"``) and the nodes in ``names``
+    ({expr: name}) stay symbols; ``expand=True`` writes everything out.
+
+    >>> import sympy, symgrad as sg
     >>> x, y = sg.scalar("x"), sg.scalar("y")
     >>> sg.grad(x * sg.sin(y), y).to_sympy()
     x*cos(y)
+    >>> X = sympy.Symbol("x", real=True)
+    >>> f = sg.exp(x) / x
+    >>> sympy.simplify(sg.grad(f, x).to_sympy() - sympy.diff(f.to_sympy(), X))
+    0
+    >>> W, v, b = sg.matrix("W", "m", "n"), sg.vector("v", "n"), sg.vector("b", "m")
+    >>> sg.tanh(W @ v + b).to_sympy()
+    Lambda(_d, tanh(_d)).(W*v + b)
+    >>> h = sg.tanh(W @ v + b)
+    >>> (h * h).sum().to_sympy(names={h: "h"})
+    DotProduct(1, HadamardPower(h, 2))
+    >>> sg.reshape(W, (-1,)).to_sympy()
+    Lambda(i, W[Mod(floor(i/n), m), Mod(i, n)])
     """
-    if expr.ndim != 0:
-        raise NotImplementedError(f"to_sympy of the tensor graph {expr.describe()} is not "
-                                  "supported yet; 0-d elementwise graphs are")
-    forms = {}
-    for node in toposort([expr]):
-        if isinstance(node.op, Input):
-            forms[node] = sympy.Symbol(node.name, real=True)
-        elif isinstance(node.op, Constant) and node.ndim == 0:
-            value = node.op.value.item()
-            forms[node] = sympy.Integer(int(value)) if float(value).is_integer() else \
-                sympy.Float(value)
-        elif isinstance(node.op, Elemwise) and node.ndim == 0:
-            forms[node] = _unguard(node.op.formula(*(forms[i] for i in node.inputs)))
-        else:
-            raise NotImplementedError(f"to_sympy: {node.describe()} is not a 0-d "
-                                      "elementwise node")
-    return forms[expr]
+    stops = {} if expand else user_names([expr])
+    stops.update(names or {})
+    stops.pop(expr, None)
+    return sympy_form(expr, stops)

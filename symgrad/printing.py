@@ -1,0 +1,310 @@
+"""``sg.pretty``, ``sg.latex`` and ``sg.definitions``: derived formulas as a
+lecture writes them on the board, a few short lines instead of one huge tree.
+
+A graph is shown as definitions: every named interior node (``h.name = "h"``
+or ``names={node: "h"}``) and every sizeable node that several formulas
+share gets its own line and appears as a symbol elsewhere. Shared nodes made
+by differentiation are called δ (δ₁, δ₂, ... when there are several), other
+shared nodes v. For s = uᵀ tanh(W x + b)::
+
+    δ = u∘(𝟙 - tanh(W⋅x + b)∘²)
+    ∂s/∂W = δ⋅xᵀ
+    ∂s/∂x = Wᵀ⋅δ
+
+The printers are SymPy's, subclassed (they dispatch on the class): an
+elementwise function of a matrix prints as ``tanh(W x + b)``, sums put their
+positive terms first and Hadamard products their simplest factors first.
+"""
+import sympy
+from sympy import HadamardProduct, MatAdd, MatrixExpr
+from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
+from sympy.printing.latex import LatexPrinter
+from sympy.printing.pretty.pretty import PrettyPrinter
+from sympy.printing.pretty.stringpict import prettyForm, stringPict
+from sympy.printing.str import StrPrinter
+
+from .graph import Expr
+from .ops import Constant, DimSize, Elemwise, Input
+from .sympy_form import NoMatrixForm, display_formula, matrix_form, sympy_form, user_names
+
+
+# ---------------------------------------------------------------- printers
+
+def _function_name(e):
+    """'tanh' for tanh.(X) or (d ↦ tanh(d)).(X); None for any other Lambda."""
+    f = e.function
+    if isinstance(f, sympy.Lambda) and len(f.variables) == 1 and \
+            isinstance(f.expr, sympy.Function) and f.expr.args == f.variables:
+        return type(f.expr).__name__
+    if isinstance(f, sympy.FunctionClass):
+        return f.__name__
+    return None
+
+
+class _StrPrinter(StrPrinter):
+    def _print_ElementwiseApplyFunction(self, e):
+        name = _function_name(e)
+        return f"{name}({self._print(e.expr)})" if name else super()._print_ElementwiseApplyFunction(e)
+
+
+_SUPERSCRIPTS = str.maketrans("0123456789-T", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻ᵀ")
+
+
+class _PrettyPrinter(PrettyPrinter):
+    """One-line transposes and Hadamard powers (xᵀ, v∘²) where the base is one line."""
+
+    def _print_ElementwiseApplyFunction(self, e):
+        name = _function_name(e)
+        if name is None:
+            return super()._print_ElementwiseApplyFunction(e)
+        return self._helper_print_function(sympy.Function(name), [e.expr])
+
+    def _superscript(self, base, text, fallback):
+        form = self._print(base)
+        if form.height() != 1:
+            return fallback()
+        if not isinstance(base, (sympy.MatrixSymbol, sympy.Symbol, ElementwiseApplyFunction)):
+            form = prettyForm(*form.parens())
+        return prettyForm(form.render(wrap_line=False) + text.translate(_SUPERSCRIPTS))
+
+    def _print_Transpose(self, e):
+        return self._superscript(e.arg, "T", lambda: super(_PrettyPrinter, self)._print_Transpose(e))
+
+    def _print_HadamardPower(self, e):
+        if not (e.exp.is_Integer and -9 <= e.exp <= 9):
+            return super()._print_HadamardPower(e)
+        return self._superscript(e.base, f"∘{e.exp}",
+                                 lambda: super(_PrettyPrinter, self)._print_HadamardPower(e))
+
+    def _print_MatAdd(self, e):
+        out = None
+        for term in e.args:
+            negative = sympy.S(term.as_coeff_mmul()[0]).could_extract_minus_sign()
+            form = self._print(-term if negative and out is not None else term)
+            if out is None:
+                out = form
+            else:
+                out = prettyForm(*stringPict.next(out, " - " if negative else " + ", form))
+        return out
+
+
+class _LatexPrinter(LatexPrinter):
+    def _print_ElementwiseApplyFunction(self, e):
+        name = _function_name(e)
+        if name is None:
+            return super()._print_ElementwiseApplyFunction(e)
+        return r"%s{\left(%s \right)}" % (self._hprint_Function(name), self._print(e.expr))
+
+    def _print_Symbol(self, s, style="plain"):
+        top, slash, bottom = s.name.partition("/")
+        if slash and top.startswith("∂") and bottom.startswith("∂"):
+            return r"\frac{\partial %s}{\partial %s}" % (
+                super()._print_Symbol(sympy.Symbol(top[1:])),
+                super()._print_Symbol(sympy.Symbol(bottom[1:])))
+        return super()._print_Symbol(s, style)
+
+
+def _size(e):
+    return sum(1 for _ in sympy.preorder_traversal(e))
+
+
+def readable(e):
+    """``e`` rearranged for reading (same value): sums with positive terms first,
+    Hadamard products with their simplest factors first."""
+    if not isinstance(e, sympy.Basic) or e.is_Atom or not e.args:
+        return e
+    if isinstance(e, MatAdd):
+        terms = sorted(map(readable, e.args),
+                       key=lambda t: sympy.S(t.as_coeff_mmul()[0]).could_extract_minus_sign())
+        return MatAdd(*terms, evaluate=False)
+    if isinstance(e, HadamardProduct):
+        return HadamardProduct(*sorted(map(readable, e.args), key=_size), evaluate=False)
+    if isinstance(e, (MatrixExpr, sympy.Expr)) and not isinstance(e, sympy.MatrixSymbol):
+        args = [readable(a) for a in e.args]
+        if any(a is not b for a, b in zip(args, e.args)):
+            unevaluated = isinstance(e, (sympy.MatMul, sympy.MatAdd))
+            return e.func(*args, evaluate=False) if unevaluated else e.func(*args)
+    return e
+
+
+_SETTINGS = {"order": "none"}
+
+
+def _pretty_form(e):
+    return _PrettyPrinter({**_SETTINGS, "use_unicode": True})._print(readable(e))
+
+
+def _latex_str(e):
+    return _LatexPrinter(_SETTINGS).doprint(readable(e))
+
+
+def _str(e):
+    return _StrPrinter(_SETTINGS).doprint(readable(e))
+
+
+# ---------------------------------------------------------------- definitions
+
+def _roots(exprs):
+    """[(label or None, expr)] from an Expr, a list of them or a {label: Expr} dict."""
+    if isinstance(exprs, Expr):
+        return [(exprs._name, exprs)]
+    if isinstance(exprs, dict):
+        return [(str(k), e) for k, e in exprs.items()]
+    return [(e._name, e) for e in exprs]
+
+
+def _effective_inputs(node):
+    """The inputs a node's value depends on (an elementwise formula may ignore some)."""
+    if isinstance(node.op, Elemwise):
+        used = display_formula(node.op.formula).free_symbols
+        return [x for p, x in zip(node.op.formula.variables, node.inputs) if p in used]
+    return list(node.inputs)
+
+
+def _walk(roots, stops):
+    """Topological order of the nodes below ``roots``, not past ``stops``, and the
+    number of uses of each (an edge from a user, or being a root)."""
+    order, uses, seen = [], {}, set()
+    for root in roots:
+        uses[root] = uses.get(root, 0) + 1
+        stack = [(root, iter(_effective_inputs(root)))]
+        if root in seen:
+            continue
+        seen.add(root)
+        while stack:
+            node, todo = stack[-1]
+            for x in todo:
+                uses[x] = uses.get(x, 0) + 1
+                if x not in seen:
+                    seen.add(x)
+                    below = () if x in stops else _effective_inputs(x)
+                    stack.append((x, iter(below)))
+                    break
+            else:
+                stack.pop()
+                order.append(node)
+    return order, uses
+
+
+def _auto_label(node, taken):
+    base = "delta" if isinstance(node.op, Elemwise) and node.op.fname.startswith("d") else "v"
+    return base, taken
+
+
+def _is_leaf(node):
+    return isinstance(node.op, (Input, Constant, DimSize))
+
+
+def definitions(exprs, names=None, share=True):
+    """The formulas of ``exprs`` as a list of (symbol, SymPy form) lines, named
+    nodes and shared nodes first, each defined once.
+
+    ``exprs`` is an expression, a list of them, or a dict {label: expression}
+    (labels such as ``"∂s/∂W"`` print as fractions in LaTeX). A line's symbol
+    is None for an unnamed, unlabelled expression. ``names`` maps more nodes
+    to names; ``share=False`` names only what the user named.
+
+    >>> import symgrad as sg
+    >>> x, y = sg.scalar("x"), sg.scalar("y")
+    >>> q = x + y
+    >>> f = q * sg.sin(q)
+    >>> sg.definitions({"f": f, "∂f/∂x": sg.grad(f, x)}, names={q: "q"})
+    [(q, x + y), (f, q*sin(q)), (∂f/∂x, q*cos(q) + sin(q))]
+    """
+    roots = _roots(exprs)
+    nodes = [e for _, e in roots]
+    stops = user_names(nodes)
+    stops.update(names or {})
+    for _, e in roots:
+        stops.pop(e, None) if e._name is not None and e not in (names or {}) else None
+    order, uses = _walk(nodes, stops)
+    if share:
+        shared = [n for n in order if uses[n] >= 2 and n not in stops and not _is_leaf(n)]
+        stops.update(_name_shared(shared, stops, nodes))
+    lines = [(_lhs(stops[n], n), sympy_form(n, stops)) for n in order
+             if n in stops and not _is_leaf(n)]
+    for label, e in roots:
+        form = sympy_form(e, stops) if e not in stops else _lhs(stops[e], e)
+        lines.append((None if label is None else sympy.Symbol(label), form))
+    return lines
+
+
+def _lhs(name, node):
+    try:
+        from .sympy_form import symbol_for
+        return symbol_for(name, node.shape)
+    except NoMatrixForm:
+        return sympy.IndexedBase(name)
+
+
+def _name_shared(shared, stops, roots):
+    """{node: automatic name} for the shared nodes whose form is more than a
+    symbol or two (those are clearer written out)."""
+    taken = {n.name for n in stops} | set(stops.values())
+    named = dict(stops)
+    chosen = {}
+    for node in shared:
+        try:
+            form = matrix_form(node, {**named, **chosen})
+        except NoMatrixForm:
+            form = sympy_form(node, {**named, **chosen})
+        if _size(form) <= 4:
+            continue
+        chosen[node] = None
+    bases = {n: ("delta" if isinstance(n.op, Elemwise) and n.op.fname.startswith("d") else "v")
+             for n in chosen}
+    for base in set(bases.values()):
+        members = [n for n in chosen if bases[n] == base]
+        for k, n in enumerate(members, 1):
+            label = base if len(members) == 1 else f"{base}_{k}"
+            while label in taken:
+                label += "'"
+            chosen[n] = label
+            taken.add(label)
+    return chosen
+
+
+# ---------------------------------------------------------------- public printers
+
+def pretty(exprs, names=None, share=True):
+    """The formulas of ``exprs`` as Unicode text, one definition per line
+    (see :func:`definitions` for ``exprs``, ``names`` and ``share``).
+
+    >>> import symgrad as sg
+    >>> W, x, b, u = sg.matrix("W", "m", "n"), sg.vector("x", "n"), sg.vector("b", "m"), sg.vector("u", "m")
+    >>> s = sg.dot(u, sg.tanh(W @ x + b))
+    >>> gW, gx = sg.grad(s, [W, x])
+    >>> print(sg.pretty({"∂s/∂W": gW, "∂s/∂x": gx}))
+    δ = u∘(𝟙 - tanh(W⋅x + b)∘²)
+    ∂s/∂W = δ⋅xᵀ
+    ∂s/∂x = Wᵀ⋅δ
+    """
+    out = []
+    for lhs, rhs in definitions(exprs, names, share):
+        form = _pretty_form(rhs)
+        if lhs is not None:
+            form = prettyForm(*stringPict.next(_pretty_form(lhs), " = ", form))
+        out.append(form.render(wrap_line=False))
+    return "\n".join(out)
+
+
+def latex(exprs, names=None, share=True):
+    """The formulas of ``exprs`` as LaTeX: one formula, or an ``aligned``
+    block of definitions (see :func:`definitions`).
+
+    >>> import symgrad as sg
+    >>> x = sg.scalar("x")
+    >>> sg.latex(sg.grad(sg.tanh(x), x))
+    '1 - \\\\tanh^{2}{\\\\left(x \\\\right)}'
+    """
+    lines = definitions(exprs, names, share)
+    if len(lines) == 1 and lines[0][0] is None:
+        return _latex_str(lines[0][1])
+    rows = [(_latex_str(l) + " &= " if l is not None else "& ") + _latex_str(r)
+            for l, r in lines]
+    return "\\begin{aligned}" + " \\\\ ".join(rows) + "\\end{aligned}"
+
+
+def repr_latex(expr):
+    """Jupyter's hook: the expression as display LaTeX."""
+    return "$\\displaystyle " + latex(expr) + "$"
