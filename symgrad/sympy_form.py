@@ -147,7 +147,8 @@ def _elementwise_matrix(body, args):
         (p,) = matrix_params
         inner = body.args[0] if isinstance(body, sympy.Function) and len(body.args) == 1 else None
         if inner is not None and inner.free_symbols >= {p}:
-            return ElementwiseApplyFunction(body.func, _elementwise_matrix(inner, args))
+            return ElementwiseApplyFunction(sympy.Lambda(p, body.func(p)),
+                                            _elementwise_matrix(inner, args))
         scalars = {q: v for q, v in args.items() if q != p}
         return ElementwiseApplyFunction(sympy.Lambda(p, body.xreplace(scalars)), args[p])
     raise NoMatrixForm(f"no matrix reading of {body}")
@@ -287,9 +288,10 @@ class _Indices:
         return tuple(sympy.Symbol(f"_idx{next(self.count)}", integer=True) for _ in range(n))
 
     @staticmethod
-    def rename(form, taken):
+    def rename(form, first, taken):
+        """Index symbols renamed i, j, k, ...: ``first`` (the result's own) first."""
         found = sorted((s for s in form.free_symbols | _bound(form) if s.name.startswith("_idx")),
-                       key=lambda s: int(s.name[4:]))
+                       key=lambda s: (s not in first, int(s.name[4:])))
         names = (n for n in itertools.chain("ijklpqrs", (f"i{k}" for k in itertools.count(1)))
                  if n not in taken)
         return form.xreplace({s: sympy.Symbol(next(names), integer=True) for s in found})
@@ -498,7 +500,7 @@ def indexed_form(root, stops):
     idx, body = reader.forms[root]
     form = sympy.Lambda(idx, body) if idx else body
     taken = {s.name for s in form.free_symbols} | set(string.ascii_letters) - set("ijklpqrs")
-    return _Indices.rename(form, taken)
+    return _Indices.rename(form, idx, taken)
 
 
 def sympy_form(root, stops):
@@ -529,7 +531,7 @@ def to_sympy(expr, names=None, expand=False):
     0
     >>> W, v, b = sg.matrix("W", "m", "n"), sg.vector("v", "n"), sg.vector("b", "m")
     >>> sg.tanh(W @ v + b).to_sympy()
-    Lambda(_d, tanh(_d)).(W*v + b)
+    Lambda(t0, tanh(t0)).(W*v + b)
     >>> h = sg.tanh(W @ v + b)
     >>> (h * h).sum().to_sympy(names={h: "h"})
     DotProduct(1, HadamardPower(h, 2))
