@@ -24,6 +24,8 @@ from .printing import definitions, latex, pretty
 from .tensor_ops import (broadcast_to, concatenate, dot, einsum, gather, matmul, max, mean, min,
                          pick, reshape, stack, sum, transpose)
 from . import nn
+from . import optim
+from .train import Trainer, train
 
 __version__ = "0.1.0"
 
@@ -35,6 +37,6 @@ __all__ = [
     "dot", "matmul", "einsum", "sum", "mean", "max", "min", "logsumexp", "softmax",
     "log_softmax", "concatenate", "stack", "reshape", "transpose", "broadcast_to", "gather",
     "pick", "grad", "jacobian", "hessian", "function", "value_and_grad", "evaluate",
-    "check_grad", "nn",
+    "check_grad", "nn", "optim", "train", "Trainer",
     "pretty", "latex", "definitions", "debugprint", "graphviz", "local_gradient", "LocalGradient",
 ]

@@ -1,0 +1,9 @@
+"""Optimisers (``SGD``, ``Adagrad``, ``RMSprop``, ``Adam``, ``SparseAdam``),
+row-sparse gradients for embeddings (``SparseRows``, ``sparse_grad``) and
+learning-rate schedules (``sg.optim.schedules``)."""
+from . import schedules
+from .optimizers import SGD, Adagrad, Adam, Optimizer, RMSprop, SparseAdam
+from .sparse import SparseRows, sparse_grad
+
+__all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "SparseAdam", "Optimizer", "SparseRows",
+           "sparse_grad", "schedules"]

@@ -1,0 +1,191 @@
+"""The training loop: ``sg.Trainer`` and its one-call form ``sg.train``.
+
+A trainer compiles the cost and its gradients once (dense for most
+parameters, row-sparse for embeddings used only through gathers when the
+optimiser applies sparse rows), then runs shuffled minibatches per epoch,
+sets the learning rate from a schedule, records a history for plotting and
+shows a progress bar. It stops with ``FloatingPointError`` naming the
+parameter as soon as a gradient is not finite, before applying it.
+
+The parameter arrays are the model's state: they are updated in place.
+"""
+import math
+import time
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .autodiff import grad
+from .function import function
+from .graph import Expr, free_inputs
+from .optim.sparse import SparseRows, gathers_of, sparse_grad
+
+
+def _resolve(key, inputs, what):
+    """The input variable that ``key`` (a variable or a name) stands for."""
+    if isinstance(key, Expr):
+        if key in inputs:
+            return key
+    else:
+        named = [x for x in inputs if x.name == key]
+        if len(named) == 1:
+            return named[0]
+    names = ", ".join(repr(x.name) for x in inputs)
+    label = key.describe() if isinstance(key, Expr) else repr(key)
+    raise ValueError(f"{what} {label} is not an input of the cost; its inputs are {names}")
+
+
+class Trainer:
+    """Minibatch training of ``cost`` over ``params`` with ``optimizer``.
+
+    ``params`` maps each parameter (a variable or its name) to its initial
+    array, which is updated in place; ``frozen`` lists parameters that keep
+    their values (their gradients are never computed). Every other input of
+    ``cost`` is data, given to :meth:`fit` with examples along axis 0.
+    ``backend="numpy"`` is the default until the Numba backend lands.
+
+    >>> import numpy as np, symgrad as sg
+    >>> X, y = sg.matrix("X", "batch", 2), sg.vector("y", "batch")
+    >>> w = sg.vector("w", 2)
+    >>> params = {w: np.zeros(2)}
+    >>> trainer = sg.Trainer(sg.nn.mse(X @ w, y), params, sg.optim.SGD(lr=0.1))
+    >>> Xv = np.random.default_rng(0).normal(size=(100, 2))
+    >>> history = trainer.fit({X: Xv, y: Xv @ [2.0, -1.0]}, epochs=20, batch_size=10,
+    ...                       rng=0, progress=False)
+    >>> np.round(params[w], 4), history["loss"][-1] < 1e-8
+    (array([ 2., -1.]), True)
+    """
+
+    def __init__(self, cost, params, optimizer, frozen=(), backend="numpy", cache=True):
+        if not isinstance(cost, Expr) or cost.ndim != 0:
+            raise ValueError(f"Trainer needs a 0-d cost expression, got "
+                             f"{cost.describe() if isinstance(cost, Expr) else cost!r}")
+        inputs = free_inputs([cost])
+        self.cost, self.params, self.optimizer = cost, params, optimizer
+        self._vars = {key: _resolve(key, inputs, "parameter") for key in params}
+        frozen_vars = {_resolve(key, inputs, "frozen parameter") for key in frozen}
+        if not frozen_vars <= set(self._vars.values()):
+            raise ValueError("every frozen parameter must also be in params (with its value)")
+        trainable = [k for k, v in self._vars.items() if v not in frozen_vars]
+        self.sparse = [k for k in trainable
+                       if optimizer.row_wise and gathers_of(cost, self._vars[k])]
+        self.dense = [k for k in trainable if k not in self.sparse]
+        self.wrt = [self._vars[k] for k in self.dense + self.sparse]
+        outputs = [cost] + grad(cost, [self._vars[k] for k in self.dense])
+        for k in self.sparse:
+            outputs += sparse_grad(cost, self._vars[k])
+        self.outputs = outputs
+        self.data_inputs = [x for x in inputs if x not in set(self._vars.values())]
+        self.function = function(self.data_inputs + list(self._vars.values()), outputs,
+                                 backend=backend, cache=cache)
+        self.epoch, self.steps = 0, 0
+        self.history = {"epoch": [], "lr": [], "loss": [], "validation": [], "seconds": [],
+                        "step_loss": []}
+
+    def _data(self, data):
+        """``data`` as {data variable: array}, every input present, one length."""
+        arrays = {}
+        for key, value in data.items():
+            x = _resolve(key, self.data_inputs, "data")
+            arrays[x] = np.asarray(value)
+        missing = [x.name for x in self.data_inputs if x not in arrays]
+        if missing:
+            raise ValueError(f"no data given for {', '.join(map(repr, missing))}")
+        sizes = {x.name: (a.shape[0] if a.ndim else None) for x, a in arrays.items()}
+        if None in sizes.values() or len(set(sizes.values())) > 1:
+            raise ValueError(f"every data array needs the same number of examples along "
+                             f"axis 0, got {sizes}")
+        return arrays
+
+    def step(self, batch):
+        """One optimiser step on ``batch`` (a dict like :meth:`fit`'s data); returns the loss."""
+        arrays = self._data(batch)
+        args = [arrays[x] for x in self.data_inputs] + [self.params[k] for k in self._vars]
+        loss, *rest = self.function(*args)
+        grads = dict(zip(self.dense, rest))
+        for i, k in enumerate(self.sparse):
+            index, rows = rest[len(self.dense) + 2 * i: len(self.dense) + 2 * i + 2]
+            grads[k] = SparseRows(index, rows, self.params[k].shape)
+        self._check_finite(loss, grads)
+        self.optimizer.step(self.params, grads)
+        self.steps += 1
+        return float(loss)
+
+    def _check_finite(self, loss, grads):
+        where = f"at epoch {self.epoch}, step {self.steps} (lr {self.optimizer.lr:g})"
+        for key, g in grads.items():
+            values = g.values if isinstance(g, SparseRows) else g
+            bad = values.size - np.count_nonzero(np.isfinite(values))
+            if bad:
+                raise FloatingPointError(
+                    f"the gradient of {self._vars[key].name!r} has {bad} non-finite value(s) "
+                    f"{where}; training stopped before applying it, so the parameters keep "
+                    "their last finite values. Lower the learning rate or check the data "
+                    "and the initial values")
+        if not np.isfinite(loss):
+            raise FloatingPointError(f"the cost {self.cost.name!r} is {float(loss)} {where}; "
+                                     "training stopped before this step")
+
+    def fit(self, data, epochs=1, batch_size=32, schedule=None, validate=None, rng=None,
+            progress=True):
+        """Train for ``epochs`` more epochs of shuffled minibatches; returns the history.
+
+        ``data`` maps every data input (variable or name) to an array of
+        examples along axis 0. ``schedule(epoch) -> lr`` sets the learning
+        rate at the start of each epoch; ``validate(params) -> float`` is
+        called after each. ``rng`` is a Generator or a seed. The history is a
+        dict of lists: per epoch ``epoch``, ``lr``, ``loss`` (mean training
+        loss), ``validation`` (None without ``validate``) and ``seconds``, and
+        ``step_loss`` per step.
+        """
+        arrays = self._data(data)
+        n = next(iter(arrays.values())).shape[0] if arrays else 1
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+        rng = np.random.default_rng(rng)
+        per_epoch = math.ceil(n / batch_size)
+        with tqdm(total=epochs * per_epoch, disable=not progress, desc="training",
+                  unit="step") as bar:
+            for _ in range(epochs):
+                start = time.perf_counter()
+                if schedule is not None:
+                    self.optimizer.lr = float(schedule(self.epoch))
+                order, total = rng.permutation(n), 0.0
+                for first in range(0, n, batch_size):
+                    take = order[first:first + batch_size]
+                    loss = self.step({x: a[take] for x, a in arrays.items()})
+                    total += loss * len(take)
+                    self.history["step_loss"].append(loss)
+                    bar.update()
+                    bar.set_postfix(epoch=self.epoch, loss=f"{total / (first + len(take)):.4g}",
+                                    lr=f"{self.optimizer.lr:.3g}", refresh=False)
+                self.history["epoch"].append(self.epoch)
+                self.history["lr"].append(self.optimizer.lr)
+                self.history["loss"].append(total / n)
+                self.history["validation"].append(
+                    None if validate is None else float(validate(self.params)))
+                self.history["seconds"].append(time.perf_counter() - start)
+                self.epoch += 1
+        return self.history
+
+
+def train(cost, params, data, optimizer, epochs=1, batch_size=32, schedule=None, frozen=(),
+          validate=None, rng=None, progress=True, backend="numpy"):
+    """Build a :class:`Trainer` and fit it: the one-call training loop.
+
+    Returns the history (see :meth:`Trainer.fit`); ``params`` is updated in place.
+
+    >>> import numpy as np, symgrad as sg
+    >>> X, y = sg.matrix("X", "batch", 3), sg.vector("y", "batch", dtype="int64")
+    >>> W, b = sg.matrix("W", 3, 2), sg.vector("b", 2)
+    >>> Xv = np.random.default_rng(1).normal(size=(200, 3))
+    >>> yv = (Xv[:, 0] > 0).astype(np.int64)
+    >>> params = {W: np.zeros((3, 2)), b: np.zeros(2)}
+    >>> history = sg.train(sg.nn.softmax_cross_entropy(X @ W + b, y), params, {X: Xv, y: yv},
+    ...                    sg.optim.Adam(lr=0.1), epochs=10, rng=0, progress=False)
+    >>> history["loss"][-1] < 0.2 < history["loss"][0]
+    True
+    """
+    trainer = Trainer(cost, params, optimizer, frozen=frozen, backend=backend)
+    return trainer.fit(data, epochs=epochs, batch_size=batch_size, schedule=schedule,
+                       validate=validate, rng=rng, progress=progress)
