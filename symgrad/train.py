@@ -13,11 +13,12 @@ import math
 import time
 
 import numpy as np
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .autodiff import grad
 from .function import function
 from .graph import Expr, free_inputs
+from .optim.optimizers import Optimizer
 from .optim.sparse import SparseRows, gathers_of, sparse_grad
 
 
@@ -60,6 +61,9 @@ class Trainer:
         if not isinstance(cost, Expr) or cost.ndim != 0:
             raise ValueError(f"Trainer needs a 0-d cost expression, got "
                              f"{cost.describe() if isinstance(cost, Expr) else cost!r}")
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"Trainer needs an sg.optim optimiser (e.g. sg.optim.Adam()), got "
+                            f"{type(optimizer).__name__}")
         inputs = free_inputs([cost])
         self.cost, self.params, self.optimizer = cost, params, optimizer
         self._vars = {key: _resolve(key, inputs, "parameter") for key in params}
@@ -67,6 +71,12 @@ class Trainer:
         if not frozen_vars <= set(self._vars.values()):
             raise ValueError("every frozen parameter must also be in params (with its value)")
         trainable = [k for k, v in self._vars.items() if v not in frozen_vars]
+        for k in trainable:
+            p = params[k]
+            if not (isinstance(p, np.ndarray) and p.dtype.kind == "f" and p.flags.writeable):
+                raise TypeError(f"the value of parameter {self._vars[k].name!r} must be a "
+                                "writeable float NumPy array (training updates it in place), "
+                                f"got {type(p).__name__}; pass np.array(value, dtype=float)")
         self.sparse = [k for k in trainable
                        if optimizer.row_wise and gathers_of(cost, self._vars[k])]
         self.dense = [k for k in trainable if k not in self.sparse]
@@ -98,7 +108,15 @@ class Trainer:
         return arrays
 
     def step(self, batch):
-        """One optimiser step on ``batch`` (a dict like :meth:`fit`'s data); returns the loss."""
+        """One optimiser step on ``batch`` (a dict like :meth:`fit`'s data); returns the loss.
+
+        >>> import numpy as np, symgrad as sg
+        >>> x, w = sg.vector("x", "batch"), sg.scalar("w")
+        >>> params = {w: np.array(1.0)}
+        >>> trainer = sg.Trainer(sg.mean((x - w) ** 2), params, sg.optim.SGD(lr=0.25))
+        >>> trainer.step({x: [3.0, 5.0]}), params[w]     # loss 10, gradient -6
+        (10.0, array(2.5))
+        """
         arrays = self._data(batch)
         args = [arrays[x] for x in self.data_inputs] + [self.params[k] for k in self._vars]
         loss, *rest = self.function(*args)

@@ -286,3 +286,24 @@ def test_sparse_matches_torch(name, hyper):
     theirs = tE.detach().numpy()
     np.testing.assert_allclose(ours["E"], theirs, rtol=1e-10, atol=0)
     np.testing.assert_array_equal(ours["E"][-5:], E[-5:])
+
+
+def test_sparse_grad_equals_the_dense_gradient():
+    E = sg.matrix("E", 40, 3)
+    a, b = sg.matrix("a", "batch", 2, dtype="int64"), sg.vector("b", "n", dtype="int64")
+    w = sg.vector("w", 6)
+    cost = sg.sum(sg.tanh(E[a].reshape(("batch", 6)) @ w)) + sg.sum(E[b] ** 2)
+    index, rows = sg.optim.sparse_grad(cost, E)
+    f = sg.function([E, a, b, w], [index, rows, sg.grad(cost, E)], backend="numpy")
+    rng = np.random.default_rng(0)
+    Ev, wv = rng.normal(size=(40, 3)), rng.normal(size=6)
+    av = rng.integers(0, 40, size=(7, 2))
+    bv = np.array([3, 3, 39, av[0, 0]])            # repeats, within and across gathers
+    iv, rv, dense = f(Ev, av, bv, wv)
+    assert iv.shape == (18,) and rv.shape == (18, 3)
+    np.testing.assert_allclose(SparseRows(iv, rv, Ev.shape).to_dense(), dense, rtol=1e-13,
+                               atol=1e-15)
+    with pytest.raises(ValueError, match="other than through gathers"):
+        sg.optim.sparse_grad(cost + sg.nn.l2(E), E)
+    with pytest.raises(sg.DisconnectedInputError):
+        sg.optim.sparse_grad(sg.sum(w), E)

@@ -153,6 +153,10 @@ def test_bad_arguments():
         sg.Trainer(cost, {W: np.zeros((2, 2))}, sg.optim.SGD(0.1), frozen=[b])
     with pytest.raises(ValueError, match="0-d cost"):
         sg.Trainer(logits, params, sg.optim.SGD(0.1))
+    with pytest.raises(TypeError, match="'b' must be a writeable float NumPy array"):
+        sg.Trainer(cost, {W: np.zeros((2, 2)), b: [0.0, 0.0]}, sg.optim.SGD(0.1))
+    with pytest.raises(TypeError, match="sg.optim optimiser"):
+        sg.Trainer(cost, params, "adam")
     trainer = sg.Trainer(cost, params, sg.optim.SGD(0.1))
     with pytest.raises(ValueError, match="no data given for 'y'"):
         trainer.fit({X: Xv}, progress=False)
@@ -163,3 +167,22 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="batch_size"):
         trainer.fit({X: Xv, y: yv}, batch_size=0, progress=False)
     np.testing.assert_array_equal(params[W], 0.0)
+
+
+def test_weight_decay_option_equals_l2_term_in_the_cost():
+    # d/dW (lam / 2) * l2(W) = lam * W, which is what weight_decay=lam adds
+    X, y, W, b, logits, cost = classifier()
+    Xv, yv = blobs(n=64)
+    W0 = np.random.default_rng(2).normal(size=(2, 2))
+    lam = 0.3
+    with_term = {W: W0.copy(), b: np.zeros(2)}
+    sg.Trainer(cost + 0.5 * lam * sg.nn.l2(W), with_term, sg.optim.SGD(lr=0.1),
+               frozen=[b]).fit({X: Xv, y: yv}, epochs=3, batch_size=16, rng=4, progress=False)
+    with_option = {W: W0.copy(), b: np.zeros(2)}
+    sg.Trainer(cost, with_option, sg.optim.SGD(lr=0.1, weight_decay=lam),
+               frozen=[b]).fit({X: Xv, y: yv}, epochs=3, batch_size=16, rng=4, progress=False)
+    np.testing.assert_allclose(with_option[W], with_term[W], rtol=1e-12)
+    plain = {W: W0.copy(), b: np.zeros(2)}
+    sg.Trainer(cost, plain, sg.optim.SGD(lr=0.1), frozen=[b]).fit(
+        {X: Xv, y: yv}, epochs=3, batch_size=16, rng=4, progress=False)
+    assert np.abs(plain[W]).sum() > np.abs(with_option[W]).sum()

@@ -89,7 +89,12 @@ def train_mlp(optimizer="adam", epochs=20, hidden=64, batch_size=32, seed=0,
 
 
 def main(epochs=20):
-    """Train with SGD and with Adam and print the comparison."""
+    """Train with SGD and with Adam and print the comparison.
+
+    >>> main(epochs=1)   # doctest: +ELLIPSIS
+    SGD(lr=0.1, weight_decay=0.0, momentum=0.9): test accuracy 0.9... in ... s; ...
+    Adam(lr=0.003, ...): test accuracy ... in ... s; ...
+    """
     for name in OPTIMIZERS:
         r = train_mlp(name, epochs=epochs)
         curve = " ".join(f"{a:.3f}" for a in r["history"]["validation"][::4])

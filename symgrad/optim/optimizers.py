@@ -30,7 +30,14 @@ def _check_hyper(name, value, ok, need):
 
 class Optimizer:
     """Base class: checks the arguments of :meth:`step` and keeps per-parameter
-    state in ``self.state[key]``. Subclasses implement ``_update``."""
+    state in ``self.state[key]``; ``lr`` may be changed between steps (the
+    training loop sets it from a schedule). Subclasses implement ``_update``.
+
+    >>> import symgrad as sg
+    >>> opt = sg.optim.Adam(lr=0.01)
+    >>> opt.lr = 0.005; opt
+    Adam(lr=0.005, weight_decay=0.0, betas=(0.9, 0.999), eps=1e-08)
+    """
 
     def __init__(self, lr, weight_decay=0.0):
         self.lr = _check_hyper("lr", lr, lr >= 0, ">= 0")
@@ -39,11 +46,23 @@ class Optimizer:
 
     @property
     def row_wise(self):
-        """True if a :class:`SparseRows` gradient is applied touching only its rows."""
+        """True if a :class:`SparseRows` gradient is applied touching only its rows.
+
+        >>> import symgrad as sg
+        >>> sg.optim.SGD(0.1).row_wise, sg.optim.SGD(0.1, momentum=0.9).row_wise
+        (True, False)
+        """
         return False
 
     def step(self, params, grads):
-        """Update each ``params[key]`` in place from ``grads[key]``."""
+        """Update each ``params[key]`` in place from ``grads[key]``.
+
+        >>> import numpy as np, symgrad as sg
+        >>> w = sg.vector("w", 2)
+        >>> params = {w: np.array([1.0, 1.0])}
+        >>> sg.optim.SGD(lr=0.5).step(params, {w: np.array([1.0, -2.0])}); params[w]
+        array([0.5, 2. ])
+        """
         for key, g in grads.items():
             if key not in params:
                 raise KeyError(f"gradient for {_label(key)} has no parameter; params and "

@@ -52,14 +52,22 @@ class SparseRows:
         return f"SparseRows({len(self.indices)} rows of shape {self.shape})"
 
     def coalesce(self):
-        """The same gradient with each row once, rows sorted, repeats summed."""
+        """The same gradient with each row once, rows sorted, repeats summed.
+
+        >>> SparseRows([1, 1], [[1.0], [2.0]], (3, 1)).coalesce().values
+        array([[3.]])
+        """
         rows, where = np.unique(self.indices, return_inverse=True)
         summed = np.zeros((len(rows),) + self.values.shape[1:], dtype=self.values.dtype)
         np.add.at(summed, where.ravel(), self.values)
         return SparseRows(rows, summed, self.shape)
 
     def to_dense(self):
-        """The dense gradient: zeros with every row's values added at its index."""
+        """The dense gradient: zeros with every row's values added at its index.
+
+        >>> SparseRows([2], [[1.0]], (3, 1)).to_dense().ravel()
+        array([0., 0., 1.])
+        """
         out = np.zeros(self.shape, dtype=self.values.dtype)
         np.add.at(out, self.indices, self.values)
         return out
@@ -67,7 +75,15 @@ class SparseRows:
 
 def gathers_of(cost, param):
     """The gathers ``param[idx]`` through which ``cost`` uses ``param``, or None
-    if ``cost`` also uses ``param`` some other way (then its gradient is dense)."""
+    if ``cost`` also uses ``param`` some other way (then its gradient is dense).
+
+    >>> import symgrad as sg
+    >>> E, idx = sg.matrix("E", 100, 4), sg.vector("idx", 3, dtype="int64")
+    >>> len(gathers_of(E[idx].sum() + E[idx[:1]].sum(), E))
+    2
+    >>> gathers_of(E[idx].sum() + sg.nn.l2(E), E) is None
+    True
+    """
     gathers = []
     for node in toposort([cost]):
         if param not in node.inputs:
