@@ -1,8 +1,17 @@
-"""codegen: a small compiler from kernel programs to Numba-compiled Python.
+"""codegen: a small compiler from kernel programs to cached Numba functions.
 
-A kernel program is a list of loops whose scalar bodies are SymPy
-expressions, reductions, BLAS contractions, gathers and scatter-adds. This
-package never imports symgrad; symgrad lowers its graphs into it. The
-compiler lands with the Numba backend (issue 3); until then symgrad's
-``backend="numpy"`` reference interpreter evaluates graphs.
+It knows nothing of symgrad (and never imports it): a ``Program`` of loop
+nests with SymPy scalar bodies, BLAS products and views goes in
+(``codegen.program``), Python source comes out (``codegen.source``, printed by
+``codegen.printer.NumbaPrinter``), and ``compile_program`` writes it to a cache
+folder and ``numba.njit``s it (``codegen.compiler``).
 """
+from .compiler import Compiled, cache_key, compile_program
+from .printer import NumbaPrinter
+from .program import (Alloc, ArgOneHot, ByValue, CheckBounds, Compute, Copy, Index, Load, Loop,
+                      MatMul, Program, Reshape, Store)
+from .source import program_source
+
+__all__ = ["Alloc", "ArgOneHot", "ByValue", "CheckBounds", "Compute", "Copy", "Index", "Load",
+           "Loop", "MatMul", "Program", "Reshape", "Store", "Compiled", "cache_key",
+           "compile_program", "NumbaPrinter", "program_source"]

@@ -59,10 +59,6 @@ class Function:
     def __init__(self, inputs, outputs, backend="numba", cache=True):
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
-        if backend == "numba":
-            raise NotImplementedError(
-                "the numba backend is not built yet; pass backend='numpy' for the reference "
-                "backend (numba will become the default once it lands)")
         self.single = isinstance(outputs, Expr)
         self.outputs = [outputs] if self.single else list(outputs)
         self.inputs = list(inputs)
@@ -84,7 +80,16 @@ class Function:
             raise ValueError("the outputs depend on inputs not listed in `inputs`: "
                              + ", ".join(x.describe() for x in missing))
         self._names = {x.name: i for i, x in enumerate(self.inputs)}
-        self._program = NumpyProgram(self.inputs, self.outputs)
+        if backend == "numba":
+            from .numba_backend import NumbaProgram  # imports Numba only when needed
+            self._program = NumbaProgram(self.inputs, self.outputs, cache=cache)
+        else:
+            self._program = NumpyProgram(self.inputs, self.outputs)
+
+    @property
+    def source(self):
+        """The generated Python source that Numba compiled (None for the numpy backend)."""
+        return getattr(self._program, "source", None)
 
     def _arguments(self, args, kwargs):
         if len(args) > len(self.inputs):
@@ -109,8 +114,10 @@ class Function:
 
     def __call__(self, *args, **kwargs):
         arrays, bindings = self._arguments(args, kwargs)
-        outs = [np.array(o) for o in self._program(arrays, bindings)]
-        outs = [o[()] if o.ndim == 0 else o for o in outs]
+        outs = self._program(arrays, bindings)
+        if self.backend == "numpy":
+            outs = [np.array(o) for o in outs]
+            outs = [o[()] if o.ndim == 0 else o for o in outs]
         return outs[0] if self.single else outs
 
 

@@ -1,0 +1,87 @@
+"""Compile a kernel program: write its module to the cache folder, import it,
+and ``numba.njit`` its entry point with Numba's on-disk cache.
+
+The module file is named by a hash of its source and of the Python, NumPy
+and Numba versions (plus a caller's ``salt``), so a second process compiling
+the same program finds the file unchanged and Numba loads its machine code
+instead of compiling. Numba cannot cache ``exec``'d source, hence the file.
+IEEE semantics: no fastmath, and NumPy's error model (1/0 is inf, not an
+exception).
+"""
+import hashlib
+import importlib.util
+import os
+import platform
+import sys
+import tempfile
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+from .source import ENTRY, program_source
+
+_loaded = {}  # key -> Compiled, so equal programs in one process share a dispatcher
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """A compiled program: the jitted ``function``, its ``source`` and cache ``key``."""
+    function: object
+    source: str
+    key: str
+    path: object
+
+
+def cache_key(source, salt=""):
+    """The hex digest naming ``source`` under the current library versions."""
+    versions = f"{platform.python_version()}|{np.__version__}|{numba.__version__}|{salt}"
+    return hashlib.sha256(f"{versions}\n{source}".encode()).hexdigest()[:32]
+
+
+def _write_once(path, source):
+    """Write ``source`` to ``path`` atomically unless it is already there: a
+    rewrite would change the file's timestamp and invalidate Numba's cache."""
+    if os.path.exists(path):
+        return
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        f.write(source)
+    os.replace(tmp, path)
+
+
+def compile_program(program, cache_dir=None, salt=""):
+    """The program compiled; cached on disk in ``cache_dir`` (None: in memory only).
+
+    >>> import sympy
+    >>> from codegen.program import Alloc, Compute, Index, Load, Loop, Program, Store
+    >>> n, t = sympy.Symbol("n0", integer=True), sympy.Symbol("t0", real=True)
+    >>> body = (Load("a", "x", (Index(0),)), Compute("b", sympy.Lambda((t,), t * t), ("a",),
+    ...         "float64"), Store("y", (Index(0),), "b"))
+    >>> prog = Program(("x", "n0"), (Alloc("y", "float64", (n,)), Loop((n,), body)), ("y",))
+    >>> compile_program(prog).function(np.arange(3.0), 3)
+    (array([0., 1., 4.]),)
+    """
+    source = program_source(program)
+    key = cache_key(source, salt)
+    memo_key = (key, cache_dir)
+    if memo_key in _loaded:
+        return _loaded[memo_key]
+    if cache_dir is None:
+        namespace = {}
+        exec(compile(source, f"<symgrad kernel {key}>", "exec"), namespace)
+        function = numba.njit(error_model="numpy")(namespace[ENTRY])
+        path = None
+    else:
+        os.makedirs(cache_dir, exist_ok=True)
+        name = f"kernel_{key}"
+        path = os.path.join(cache_dir, name + ".py")
+        _write_once(path, source)
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # Numba's cached code finds its globals by module name
+        spec.loader.exec_module(module)
+        function = numba.njit(cache=True, error_model="numpy")(getattr(module, ENTRY))
+    compiled = Compiled(function, source, key, path)
+    _loaded[memo_key] = compiled
+    return compiled

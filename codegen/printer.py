@@ -1,0 +1,174 @@
+"""SymPy formulas as Numba-friendly Python: ``math`` calls and scalar conditionals.
+
+``NumbaPrinter`` overrides the few ``_print_<Class>`` methods where stock
+``PythonCodePrinter`` output is wrong or slow under ``@njit``: Piecewise,
+Heaviside, Max, Min and sign become nested conditional expressions (only the
+taken branch is evaluated), literals carry the loop's dtype so float32 stays
+float32, and small integer powers become products.
+
+``formula_lines`` prints one formula with its common subexpressions as a
+template (cached per formula), which ``instantiate`` fills in with the
+names of a particular use; SymPy work is thus paid once per distinct formula,
+not once per node, keeping compile time linear in graph size.
+"""
+import functools
+import math
+import re
+
+import sympy
+from sympy.printing.pycode import PythonCodePrinter
+
+
+class NumbaPrinter(PythonCodePrinter):
+    """Print scalar SymPy expressions for ``@njit`` code computing in ``dtype``.
+
+    >>> import sympy
+    >>> x = sympy.Symbol("x", real=True)
+    >>> NumbaPrinter("float64").doprint(sympy.Piecewise((x, x > 0), (0, True)))
+    '(x if x > 0.0 else 0.0)'
+    >>> NumbaPrinter("float32").doprint(2 * x)
+    'np.float32(2.0)*x'
+    """
+
+    def __init__(self, dtype="float64"):
+        super().__init__({"fully_qualified_modules": True})
+        self.dtype = dtype
+
+    def _literal(self, value):
+        if self.dtype.startswith("int"):
+            return str(int(value)) if float(value).is_integer() else repr(float(value))
+        text = repr(float(value))
+        if not math.isfinite(float(value)):
+            text = f"np.{'nan' if math.isnan(float(value)) else 'inf'}"
+            text = "-" + text if float(value) < 0 else text
+        return text if self.dtype == "float64" else f"np.{self.dtype}({text})"
+
+    def _print_Integer(self, e):
+        return self._literal(int(e)) if not self.dtype.startswith("int") else str(int(e))
+
+    def _print_Rational(self, e):
+        return self._literal(float(e))
+
+    def _print_Float(self, e):
+        return self._literal(float(e))
+
+    def _print_NaN(self, e):
+        return self._literal(float("nan"))
+
+    def _print_Infinity(self, e):
+        return self._literal(float("inf"))
+
+    def _print_NegativeInfinity(self, e):
+        return self._literal(float("-inf"))
+
+    def _print_BooleanTrue(self, e):
+        return "True"
+
+    def _print_BooleanFalse(self, e):
+        return "False"
+
+    def _print_Pow(self, e, rational=False):
+        base, exp = e.args
+        if exp.is_Integer and 1 <= abs(int(exp)) <= 4:
+            b = self.parenthesize(base, sympy.printing.precedence.PRECEDENCE["Mul"] + 1)
+            product = "*".join([b] * abs(int(exp)))
+            return f"({product})" if exp > 0 else f"({self._literal(1)}/({product}))"
+        if exp == sympy.S.Half:
+            return f"math.sqrt({self._print(base)})"
+        if exp == -sympy.S.Half:
+            return f"({self._literal(1)}/math.sqrt({self._print(base)}))"
+        return f"({self._print(base)})**({self._print(exp)})"
+
+    def _print_Piecewise(self, e):
+        text = self._literal(float("nan"))
+        for value, cond in reversed(e.args):
+            if cond == sympy.true:
+                text = self._print(value)
+            else:
+                text = f"({self._print(value)} if {self._print(cond)} else {text})"
+        return text
+
+    def _print_Relational(self, e):
+        ops = {"==": "==", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+        return f"{self._print(e.lhs)} {ops[e.rel_op]} {self._print(e.rhs)}"
+
+    def _print_And(self, e):
+        return "(" + " and ".join(f"({self._print(a)})" for a in e.args) + ")"
+
+    def _print_Or(self, e):
+        return "(" + " or ".join(f"({self._print(a)})" for a in e.args) + ")"
+
+    def _print_Not(self, e):
+        return f"(not ({self._print(e.args[0])}))"
+
+    def _print_Heaviside(self, e):
+        x = self._print(e.args[0])
+        at_zero = self._print(e.args[1]) if len(e.args) > 1 else self._literal(0.5)
+        return (f"({self._literal(1)} if {x} > 0 else ({self._literal(0)} if {x} < 0 else "
+                f"({at_zero} if {x} == 0 else {x})))")
+
+    def _extremum(self, e, op):
+        # nan wins, as in np.maximum / np.minimum
+        text = self._print(e.args[0])
+        for arg in e.args[1:]:
+            a = self._print(arg)
+            text = f"({text} if ({text} {op} {a} or {text} != {text}) else {a})"
+        return text
+
+    def _print_Max(self, e):
+        return self._extremum(e, ">=")
+
+    def _print_Min(self, e):
+        return self._extremum(e, "<=")
+
+    def _print_sign(self, e):
+        x = self._print(e.args[0])
+        return (f"({self._literal(1)} if {x} > 0 else ({self._literal(-1)} if {x} < 0 "
+                f"else {x}))")
+
+    def _print_Abs(self, e):
+        return f"abs({self._print(e.args[0])})"
+
+    def _print_floor(self, e):
+        return f"np.floor({self._print(e.args[0])})"
+
+    def _print_ceiling(self, e):
+        return f"np.ceil({self._print(e.args[0])})"
+
+    def _print_log1p(self, e):
+        return f"math.log1p({self._print(e.args[0])})"
+
+    def _print_expm1(self, e):
+        return f"math.expm1({self._print(e.args[0])})"
+
+
+_PLACEHOLDER = re.compile(r"\b_([AT])(\d+)_\b")
+
+
+@functools.lru_cache(maxsize=8192)
+def formula_lines(formula, dtype):
+    """``(lines, result)`` printing ``formula`` (a ``sympy.Lambda``) in ``dtype``:
+    ``lines`` assign common subexpressions to ``_T<k>_``, arguments are ``_A<k>_``.
+
+    >>> import sympy
+    >>> t = sympy.Symbol("t0", real=True)
+    >>> formula_lines(sympy.Lambda((t,), sympy.exp(t) * (1 + sympy.exp(t))), "float64")
+    (('_T0_ = math.exp(_A0_)',), '_T0_*(_T0_ + 1.0)')
+    """
+    holders = [sympy.Symbol(f"_A{k}_", real=True) for k in range(len(formula.variables))]
+    body = formula.expr.xreplace(dict(zip(formula.variables, holders)))
+    temps = sympy.numbered_symbols("_T", cls=sympy.Symbol, real=True)
+    temps = (sympy.Symbol(f"{s.name}_", real=True) for s in temps)
+    printer = NumbaPrinter(dtype)
+    if sympy.count_ops(body) > 400:  # bound the SymPy work per formula
+        return (), printer.doprint(body)
+    replacements, (reduced,) = sympy.cse(body, symbols=temps, optimizations=None)
+    lines = tuple(f"{s.name} = {printer.doprint(v)}" for s, v in replacements)
+    return lines, printer.doprint(reduced)
+
+
+def instantiate(text, args, prefix):
+    """``text`` from :func:`formula_lines` with ``_A<k>_`` -> ``args[k]`` and
+    ``_T<k>_`` -> ``<prefix>_<k>``."""
+    return _PLACEHOLDER.sub(lambda m: args[int(m.group(2))] if m.group(1) == "A"
+                            else f"{prefix}_{m.group(2)}", text)

@@ -1,0 +1,185 @@
+"""A kernel program as Python source: one function, loops written out.
+
+Loop nests are printed as explicit ``for`` loops with scalar bodies (Numba
+compiles these much faster than array expressions, and runs them faster);
+each body statement is placed at the outermost loop level where all its
+operands are known, so loads and formulas of broadcast operands are hoisted
+out of inner loops. Full reductions accumulate in a local variable.
+"""
+import sympy
+
+from .printer import NumbaPrinter, formula_lines, instantiate
+from .program import Alloc, ArgOneHot, ByValue, CheckBounds, Compute, Copy, Load, Loop, MatMul, \
+    Reshape, Store
+
+ENTRY = "kernel"
+_INDEX_PRINTER = NumbaPrinter("int64")
+
+
+def size(expr):
+    """A size expression (int or SymPy) as integer Python source."""
+    return _INDEX_PRINTER.doprint(sympy.sympify(expr))
+
+
+def _shape(shape):
+    return "(" + "".join(f"{size(d)}, " for d in shape) + ")" if shape else "(1,)"
+
+
+def _subscript(array, index, syms):
+    parts = []
+    for entry in index:
+        if isinstance(entry, ByValue):
+            parts.append(entry.sym)
+        elif entry.var is None:
+            parts.append(size(entry.offset))
+        else:
+            var = f"i{entry.var}"
+            if entry.step != 1:
+                var = f"{size(entry.step)}*{var}"
+            parts.append(var if entry.offset == 0 else f"{size(entry.offset)} + {var}")
+    return f"{array}[{', '.join(parts) or '0'}]"
+
+
+def _fill(dtype, fill):
+    if fill is None:
+        return None
+    return NumbaPrinter(dtype).doprint(sympy.sympify(fill))
+
+
+def _index_depth(index, depth):
+    d = 0
+    for entry in index:
+        if isinstance(entry, ByValue):
+            d = max(d, depth[entry.sym])
+        elif entry.var is not None:
+            d = max(d, entry.var + 1)
+    return d
+
+
+class _Writer:
+    def __init__(self):
+        self.lines = []
+
+    def add(self, indent, text):
+        self.lines.append("    " * indent + text)
+
+
+def _loop(w, indent, loop, dtypes):
+    """Print a loop nest; ``dtypes`` maps array names to dtypes (for accumulators)."""
+    n = len(loop.shape)
+    depth, levels, accumulators = {}, [[] for _ in range(n + 1)], []
+    for st in loop.body:
+        if isinstance(st, Load):
+            d = _index_depth(st.index, depth)
+        elif isinstance(st, Compute):
+            d = max((depth[a] for a in st.args), default=0)
+        elif isinstance(st, CheckBounds):
+            d = depth[st.sym]
+        elif st.mode != "=" and all(not isinstance(e, ByValue) and e.var is None
+                                    for e in st.index):
+            accumulators.append(st)
+            d = n
+        elif st.mode != "=":
+            d = n
+        else:
+            d = max(_index_depth(st.index, depth), depth[st.sym])
+        if hasattr(st, "sym") and not isinstance(st, (Store, CheckBounds)):
+            depth[st.sym] = d
+        levels[d].append(st)
+    accs = {}
+    for k, st in enumerate(accumulators):
+        accs[st] = f"acc{k}_{st.array}"
+        w.add(indent, f"{accs[st]} = {_subscript(st.array, st.index, depth)}")
+    for level in range(n + 1):
+        for st in levels[level]:
+            _statement(w, indent + level, st, accs)
+        if level < n:
+            w.add(indent + level, f"for i{level} in range({size(loop.shape[level])}):")
+    for st in accumulators:
+        w.add(indent, f"{_subscript(st.array, st.index, depth)} = {accs[st]}")
+
+
+def _statement(w, indent, st, accs):
+    if isinstance(st, Load):
+        w.add(indent, f"{st.sym} = {_subscript(st.array, st.index, None)}")
+    elif isinstance(st, Compute):
+        lines, result = formula_lines(st.formula, st.dtype)
+        for line in lines:
+            w.add(indent, instantiate(line, st.args, st.sym))
+        w.add(indent, f"{st.sym} = np.{st.dtype}({instantiate(result, st.args, st.sym)})")
+    elif isinstance(st, CheckBounds):
+        w.add(indent, f"if {st.sym} < 0 or {st.sym} >= {size(st.limit)}:")
+        w.add(indent + 1, f"raise IndexError({st.code}, {st.sym}, {size(st.limit)})")
+    else:
+        target = accs.get(st) or _subscript(st.array, st.index, None)
+        if st.mode in ("=", "+="):
+            w.add(indent, f"{target} {st.mode} {st.sym}")
+        else:
+            op = ">" if st.mode == "max" else "<"
+            w.add(indent, f"if {st.sym} {op} {target} or {st.sym} != {st.sym}:")
+            w.add(indent + 1, f"{target} = {st.sym}")
+
+
+def _arg_one_hot(w, indent, st):
+    """First arg-max/min over ``axes`` (a nan counts as the extremum, as np.argmax)."""
+    rest = [a for a in range(st.ndim) if a not in st.axes]
+    w.add(indent, f"{st.name} = np.zeros({st.source}.shape, np.{st.dtype})")
+    for k, a in enumerate(rest):
+        w.add(indent + k, f"for i{a} in range({st.source}.shape[{a}]):")
+    inner = indent + len(rest)
+    found, best, value = f"{st.name}_found", f"{st.name}_best", f"{st.name}_v"
+    w.add(inner, f"{found} = False")
+    w.add(inner, f"{best} = {st.source}.ravel()[0]")
+    for a in st.axes:
+        w.add(inner, f"{st.name}_b{a} = 0")
+    for k, a in enumerate(st.axes):
+        w.add(inner + k, f"for i{a} in range({st.source}.shape[{a}]):")
+    body = inner + len(st.axes)
+    op = ">" if st.kind == "max" else "<"
+    w.add(body, f"{value} = {st.source}[{', '.join(f'i{a}' for a in range(st.ndim))}]")
+    w.add(body, f"if not {found} or {value} {op} {best} or ({value} != {value} and "
+                f"{best} == {best}):")
+    w.add(body + 1, f"{found} = True")
+    w.add(body + 1, f"{best} = {value}")
+    for a in st.axes:
+        w.add(body + 1, f"{st.name}_b{a} = i{a}")
+    index = ", ".join(f"{st.name}_b{a}" if a in st.axes else f"i{a}" for a in range(st.ndim))
+    w.add(inner, f"if {found}:")
+    w.add(inner + 1, f"{st.name}[{index}] = 1")
+
+
+def program_source(program):
+    """The Python source of ``program``: imports and one function named ``kernel``."""
+    w = _Writer()
+    w.add(0, "import math")
+    w.add(0, "import numpy as np")
+    w.add(0, "")
+    w.add(0, "")
+    w.add(0, f"def {ENTRY}({', '.join(program.params)}):")
+    dtypes = {}
+    for st in program.statements:
+        if isinstance(st, Alloc):
+            dtypes[st.name] = st.dtype
+            fill = _fill(st.dtype, st.fill)
+            if fill is None:
+                w.add(1, f"{st.name} = np.empty({_shape(st.shape)}, np.{st.dtype})")
+            elif fill in ("0", "0.0", f"np.{st.dtype}(0.0)"):
+                w.add(1, f"{st.name} = np.zeros({_shape(st.shape)}, np.{st.dtype})")
+            else:
+                w.add(1, f"{st.name} = np.full({_shape(st.shape)}, {fill}, np.{st.dtype})")
+        elif isinstance(st, Reshape):
+            w.add(1, f"{st.name} = {st.source}.reshape({_shape(st.shape)})")
+        elif isinstance(st, Copy):
+            w.add(1, f"{st.name} = {st.source}.copy()")
+        elif isinstance(st, MatMul):
+            a = st.a + (".T" if st.transpose_a else "")
+            b = st.b + (".T" if st.transpose_b else "")
+            w.add(1, f"{st.name} = np.dot({a}, {b})")
+        elif isinstance(st, ArgOneHot):
+            _arg_one_hot(w, 1, st)
+        elif isinstance(st, Loop):
+            _loop(w, 1, st, dtypes)
+        else:
+            raise TypeError(f"unknown kernel statement {st!r}")
+    w.add(1, f"return ({''.join(r + ', ' for r in program.results)})")
+    return "\n".join(w.lines) + "\n"

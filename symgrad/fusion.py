@@ -1,0 +1,76 @@
+"""Elementwise fusion: which nodes share one loop nest.
+
+Every elementwise node, and every reduction (a one-operand einsum, max, min),
+gets a stage: the earliest point at which its inputs are complete. Elementwise
+nodes of one shape at one stage become one loop with several outputs, together
+with the reductions over that shape that consume them (reductions fused with
+their producer). An input of a different shape, or from another kind of
+kernel, is complete only after that kernel runs, which puts the consumer at a
+later stage; so a loop never waits for its own result and the plan is
+acyclic. Views (reshape, transpose, broadcast) cost nothing and are resolved
+where they are used.
+"""
+from dataclasses import dataclass, field
+
+from .ops import Broadcast, Contract, Elemwise, Reduce, Reshape, Transpose
+
+VIEWS = (Reshape, Transpose, Broadcast)
+
+
+def is_pointwise(node):
+    return isinstance(node.op, Elemwise)
+
+
+def is_reduction(node):
+    return isinstance(node.op, Reduce) or (isinstance(node.op, Contract)
+                                           and len(node.inputs) == 1)
+
+
+def loop_shape(node):
+    """The shape a fusable node loops over (its operand's, for a reduction)."""
+    return node.inputs[0].shape if is_reduction(node) else node.shape
+
+
+@dataclass
+class FusedLoop:
+    """One loop nest: ``members`` in graph order, over ``shape``."""
+    shape: tuple
+    members: list = field(default_factory=list)
+
+
+@dataclass
+class Plan:
+    """``steps`` in execution order: FusedLoop or a single node (another kernel);
+    ``loop_of`` maps fused nodes to their loop."""
+    steps: list
+    loop_of: dict
+
+
+def plan(order):
+    """The fusion plan for ``order`` (a topological order of the needed nodes)."""
+    stage, ready = {}, {}
+    loops, kernels, loop_of = {}, [], {}
+    for position, node in enumerate(order):
+        if not node.inputs:
+            ready[node] = 0
+            continue
+        if isinstance(node.op, VIEWS):
+            ready[node] = ready[node.inputs[0]]
+            continue
+        if is_pointwise(node) or is_reduction(node):
+            def available(i):
+                fusable = is_pointwise(i) and i.shape == loop_shape(node)
+                return stage[i] if fusable else ready[i]
+            s = max(available(i) for i in node.inputs)
+            key = (loop_shape(node), s)
+            if key not in loops:
+                loops[key] = (position, FusedLoop(key[0]))
+            loops[key][1].members.append(node)
+            loop_of[node] = loops[key][1]
+        else:
+            s = max(ready[i] for i in node.inputs)
+            kernels.append(((s, position), node))
+        stage[node], ready[node] = s, s + 1
+    steps = [((key[1], position), loop) for key, (position, loop) in loops.items()] + kernels
+    steps.sort(key=lambda item: item[0])
+    return Plan([step for _, step in steps], loop_of)

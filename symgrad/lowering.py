@@ -1,0 +1,447 @@
+"""Lowering: a symgrad graph -> a codegen kernel program.
+
+Fused loops come from ``fusion.plan``; each other op becomes one kernel:
+contractions that are matrix products become one BLAS call on 2-D views
+(choosing the product form that needs no copy), other contractions, gathers,
+scatter-adds, slices and concatenations become explicit loops, with bounds
+checks on every index read from data. Transposes and broadcasts are folded
+into the subscripts of the loops that read them; reshapes are views.
+Elementwise formulas get the same stability rewrites as the NumPy backend.
+
+Inputs, constants and named dimension sizes are the program's parameters
+(``x<k>``, ``c<k>``, ``n<k>``), so constants are never baked into the source
+and every generated name is deterministic.
+"""
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+import sympy
+
+from codegen import (Alloc, ArgOneHot, ByValue, CheckBounds, Compute, Copy, Index, Load, Loop,
+                     MatMul, Program, Reshape, Store)
+
+from .fusion import FusedLoop, is_pointwise, is_reduction, plan
+from .graph import toposort
+from . import ops
+from .rewrites import stabilise
+from .types import FLOAT_DTYPES
+
+
+@functools.lru_cache(maxsize=8192)
+def stabilised(formula):
+    """``formula`` with the stability rewrites applied (as numpy_backend does)."""
+    return sympy.Lambda(formula.variables, stabilise(formula.expr))
+
+
+@functools.lru_cache(maxsize=64)
+def _product(n):
+    ts = [sympy.Symbol(f"t{k}", real=True) for k in range(n)]
+    return sympy.Lambda(tuple(ts), sympy.Mul(*ts))
+
+
+_IDENTITY = _product(1)
+
+
+@dataclass
+class Lowered:
+    """A lowered graph: the ``program``, the ``constants`` and named ``dims``
+    to pass after the inputs, which outputs are 0-d, and the messages for
+    out-of-range indices (``index_errors[code] = (node, limit node)``)."""
+    program: Program
+    constants: list
+    dims: list
+    scalar_outputs: list
+    index_errors: list
+
+
+class _LoopBuilder:
+    """The body of one loop nest: loads memoised per (node, subscript)."""
+
+    def __init__(self, shape):
+        self.shape, self.body, self.loads, self.scalars = shape, [], {}, {}
+
+    def identity(self):
+        return tuple(Index(a) for a in range(len(self.shape)))
+
+
+def _broadcast_index(shape, loop_shape):
+    """Subscripts reading an array of ``shape`` broadcast against ``loop_shape``."""
+    lead = len(loop_shape) - len(shape)
+    return tuple(Index(None) if d == 1 else Index(lead + a) for a, d in enumerate(shape))
+
+
+class Lowering:
+    def __init__(self, inputs, outputs):
+        self.outputs = outputs
+        self.order = toposort(outputs)
+        self.users = {}
+        for node in self.order:
+            for i in node.inputs:
+                self.users.setdefault(i, []).append(node)
+        symbols = set()
+        for node in self.order:
+            for d in node.shape:
+                if isinstance(d, sympy.Basic):
+                    symbols |= d.free_symbols
+            if isinstance(node.op, ops.DimSize):
+                symbols.add(node.op.dim)
+        self.dims = sorted(symbols, key=lambda s: s.name)
+        self.dim_params = {s: sympy.Symbol(f"n{k}", integer=True)
+                           for k, s in enumerate(self.dims)}
+        self.params, self.constants, self.values = [], [], {}
+        for k, x in enumerate(inputs):
+            self.values[x] = f"x{k}"
+            self.params.append(f"x{k}")
+        for node in self.order:
+            if isinstance(node.op, ops.Constant):
+                self.values[node] = f"c{len(self.constants)}"
+                self.params.append(self.values[node])
+                self.constants.append(np.ascontiguousarray(node.op.value))
+        self.params += [str(self.dim_params[s]) for s in self.dims]
+        self.statements, self.fresh, self.index_errors = [], set(), []
+        self._count = 0
+
+    # -- names, sizes, buffers ------------------------------------------------
+
+    def name(self, prefix):
+        self._count += 1
+        return f"{prefix}{self._count}"
+
+    def size(self, d):
+        return sympy.sympify(d).xreplace(self.dim_params)
+
+    def sizes(self, shape):
+        return tuple(self.size(d) for d in shape)
+
+    def alloc(self, node, fill=None, shape=None):
+        name = self.name("b")
+        self.statements.append(Alloc(name, node.dtype, self.sizes(node.shape if shape is None
+                                                                   else shape), fill))
+        self.fresh.add(name)
+        return name
+
+    def value(self, node):
+        """The name of an array holding ``node``'s value (materialising views)."""
+        if node in self.values:
+            return self.values[node]
+        op = node.op
+        if isinstance(op, ops.Reshape):
+            source = self.value(node.inputs[0])
+            name = self.name("r")
+            self.statements.append(Reshape(name, source, self.sizes(node.shape)))
+        elif isinstance(op, ops.DimSize):
+            name = self.alloc(node, fill=self.size(op.dim))
+        else:  # a transpose or broadcast needed as a whole array: copy it
+            name = self.alloc(node)
+            loop = _LoopBuilder(node.shape)
+            self.store(loop, name, loop.identity(), self.access(loop, node, loop.identity()))
+            self.statements.append(Loop(self.sizes(node.shape), tuple(loop.body)))
+        self.values[node] = name
+        return name
+
+    # -- loop bodies -------------------------------------------------------------
+
+    def access(self, loop, node, index):
+        """A scalar symbol holding ``node`` at subscript ``index`` inside ``loop``."""
+        if node in loop.scalars and index == loop.identity():
+            return loop.scalars[node]
+        op = node.op
+        if isinstance(op, ops.Broadcast):
+            base = node.inputs[0]
+            lead = node.ndim - base.ndim
+            return self.access(loop, base, tuple(Index(None) if d == 1 else index[lead + a]
+                                                  for a, d in enumerate(base.shape)))
+        if isinstance(op, ops.Transpose):
+            inner = [None] * node.ndim
+            for a, p in enumerate(op.perm):
+                inner[p] = index[a]
+            return self.access(loop, node.inputs[0], tuple(inner))
+        key = (node, index)
+        if key not in loop.loads:
+            sym = self.name("v")
+            if isinstance(op, ops.DimSize):
+                loop.body.append(Compute(sym, sympy.Lambda((), self.size(op.dim)), (), "int64"))
+            else:
+                loop.body.append(Load(sym, self.value(node), index))
+            loop.loads[key] = sym
+        return loop.loads[key]
+
+    def compute(self, loop, formula, args, dtype):
+        sym = self.name("v")
+        loop.body.append(Compute(sym, formula, tuple(args), dtype))
+        return sym
+
+    def store(self, loop, array, index, sym, mode="="):
+        loop.body.append(Store(array, index, sym, mode))
+
+    def check(self, loop, sym, node, limit):
+        loop.body.append(CheckBounds(sym, self.size(limit), len(self.index_errors)))
+        self.index_errors.append((node, limit))
+
+    def emit_loop(self, loop):
+        self.statements.append(Loop(self.sizes(loop.shape), tuple(loop.body)))
+
+    # -- fused elementwise loops ----------------------------------------------------
+
+    def needs_array(self, node, fused):
+        return node in self.output_set or any(fused.get(u) is not fused.get(node)
+                                              for u in self.users.get(node, ()))
+
+    def fused_loop(self, step, fused):
+        loop = _LoopBuilder(step.shape)
+        for node in step.members:
+            if is_pointwise(node):
+                args = [self.access(loop, i, loop.identity() if i.shape == step.shape
+                                    else _broadcast_index(i.shape, step.shape))
+                        for i in node.inputs]
+                sym = self.compute(loop, stabilised(node.op.formula), args, node.dtype)
+                loop.scalars[node] = sym
+                if self.needs_array(node, fused):
+                    self.values[node] = self.alloc(node)
+                    self.store(loop, self.values[node], loop.identity(), sym)
+            else:
+                self.reduction(loop, node)
+        self.emit_loop(loop)
+
+    def reduction(self, loop, node):
+        operand = node.inputs[0]
+        sym = self.access(loop, operand, loop.identity())
+        if operand.dtype != node.dtype:
+            sym = self.compute(loop, _IDENTITY, [sym], node.dtype)
+        if isinstance(node.op, ops.Reduce):
+            kept = [a for a in range(operand.ndim) if a not in node.op.axes]
+            index, mode = tuple(Index(a) for a in kept), node.op.kind
+            if node.dtype in FLOAT_DTYPES:
+                fill = -np.inf if mode == "max" else np.inf
+            else:
+                info = np.iinfo(node.dtype)
+                fill = int(info.min if mode == "max" else info.max)
+        else:
+            (letters,), out = node.op.operands_and_output
+            index = tuple(Index(letters.index(c)) for c in out)
+            mode, fill = ("=", None) if len(out) == len(letters) else ("+=", 0)
+        self.values[node] = self.alloc(node, fill=fill)
+        self.store(loop, self.values[node], index, sym, mode)
+
+    # -- other kernels -------------------------------------------------------------------
+
+    def kernel(self, node):
+        op = node.op
+        if isinstance(op, ops.Contract):
+            self.values[node] = self.matmul(node) or self.contraction(node)
+            return
+        if isinstance(op, ops.ArgOneHot):
+            source = self.value(node.inputs[0])
+            name = self.name("b")
+            self.statements.append(ArgOneHot(name, source, node.ndim, op.axes, op.kind,
+                                             node.dtype))
+            self.fresh.add(name)
+            self.values[node] = name
+            return
+        lowerings = {ops.Gather: self.gather, ops.ScatterAdd: self.scatter_add,
+                     ops.TakeAlong: self.take_along, ops.PutAlong: self.put_along,
+                     ops.Concatenate: self.concatenate, ops.Slice: self.slice,
+                     ops.SliceAdd: self.slice_add}
+        lower = lowerings.get(type(op))
+        if lower is None:
+            raise NotImplementedError(f"the numba backend cannot lower op {op.label!r} "
+                                      f"in {node.describe()}")
+        self.values[node] = lower(node)
+
+    def matmul(self, node):
+        """One ``np.dot`` on 2-D views when the einsum is a matrix product whose
+        operands reshape to matrices without a copy; else None."""
+        subs, out = node.op.operands_and_output
+        if len(subs) != 2 or node.dtype not in FLOAT_DTYPES or \
+                any(x.dtype != node.dtype for x in node.inputs):
+            return None
+        operands = []
+        for letters, x in zip(subs, node.inputs):
+            while isinstance(x.op, ops.Transpose):  # read the transpose's source instead
+                letters = "".join(letters[x.op.perm.index(a)] for a in range(x.ndim))
+                x = x.inputs[0]
+            if isinstance(x.op, ops.Broadcast):
+                return None
+            operands.append((letters, x))
+        (sa, _), (sb, _) = operands
+        if any(c in sb for c in sa if c in out) or any(
+                c not in out and c not in other for s, other in ((sa, sb), (sb, sa)) for c in s):
+            return None
+        dims = {c: d for letters, x in operands for c, d in zip(letters, x.shape)}
+        count = lambda cs: sympy.Mul(*[self.size(dims[c]) for c in cs])  # noqa: E731
+        for (sa, a), (sb, b) in (operands, operands[::-1]):
+            left, right = [c for c in sa if c in out], [c for c in sb if c in out]
+            k = [c for c in sa if c not in out]
+            if out != "".join(left + right) or k != [c for c in sb if c not in out]:
+                continue
+            forms = []
+            for letters, x, free, free_first in ((sa, a, left, True), (sb, b, right, False)):
+                if letters == "".join(free + k) if free_first else letters == "".join(k + free):
+                    transpose = False
+                elif letters == "".join(k + free) if free_first else letters == "".join(free + k):
+                    transpose = True
+                else:
+                    break
+                rows, cols = (count(free), count(k)) if free_first != transpose else \
+                    (count(k), count(free))
+                forms.append((self.matrix(x, (rows, cols)), transpose))
+            if len(forms) < 2:
+                continue
+            (ma, ta), (mb, tb) = forms
+            name = self.name("b")
+            self.statements.append(MatMul(name, ma, mb, ta, tb))
+            self.fresh.add(name)
+            if len(node.shape) == 2 and len(left) == 1 and len(right) == 1:
+                return name
+            view = self.name("r")
+            self.statements.append(Reshape(view, name, self.sizes(node.shape)))
+            return view
+        return None
+
+    def matrix(self, x, shape):
+        source = self.value(x)
+        if x.ndim == 2 and self.sizes(x.shape) == tuple(shape):
+            return source
+        name = self.name("r")
+        self.statements.append(Reshape(name, source, tuple(shape)))
+        return name
+
+    def contraction(self, node):
+        """A general einsum as one loop nest accumulating products."""
+        subs, out = node.op.operands_and_output
+        letters = list(out) + [c for s in subs for c in s if c not in out]
+        letters = list(dict.fromkeys(letters))
+        dims = {c: d for s, x in zip(subs, node.inputs) for c, d in zip(s, x.shape)}
+        loop = _LoopBuilder(tuple(dims[c] for c in letters))
+        syms = []
+        for s, x in zip(subs, node.inputs):
+            syms.append(self.access(loop, x, tuple(Index(letters.index(c)) for c in s)))
+        product = self.compute(loop, _product(len(syms)), syms, node.dtype)
+        name = self.alloc(node, fill=0)
+        self.store(loop, name, tuple(Index(letters.index(c)) for c in out), product, "+=")
+        self.emit_loop(loop)
+        return name
+
+    def gather(self, node):
+        x, idx = node.inputs
+        name = self.alloc(node)
+        loop = _LoopBuilder(node.shape)
+        k = idx.ndim
+        j = self.access(loop, idx, tuple(Index(a) for a in range(k)))
+        self.check(loop, j, node, x.shape[0])
+        v = self.access(loop, x, (ByValue(j),) + tuple(Index(k + a) for a in range(x.ndim - 1)))
+        self.store(loop, name, loop.identity(), v)
+        self.emit_loop(loop)
+        return name
+
+    def scatter_add(self, node):
+        g, idx = node.inputs
+        name = self.alloc(node, fill=0)
+        loop = _LoopBuilder(g.shape)
+        k = idx.ndim
+        j = self.access(loop, idx, tuple(Index(a) for a in range(k)))
+        self.check(loop, j, node, node.op.rows)
+        v = self.access(loop, g, loop.identity())
+        self.store(loop, name, (ByValue(j),) + tuple(Index(a) for a in range(k, g.ndim)), v, "+=")
+        self.emit_loop(loop)
+        return name
+
+    def take_along(self, node):
+        x, idx = node.inputs
+        name = self.alloc(node)
+        loop = _LoopBuilder(idx.shape)
+        j = self.access(loop, idx, loop.identity())
+        self.check(loop, j, node, x.shape[-1])
+        v = self.access(loop, x, loop.identity() + (ByValue(j),))
+        self.store(loop, name, loop.identity(), v)
+        self.emit_loop(loop)
+        return name
+
+    def put_along(self, node):
+        g, idx = node.inputs
+        name = self.alloc(node, fill=0)
+        loop = _LoopBuilder(g.shape)
+        j = self.access(loop, idx, loop.identity())
+        self.check(loop, j, node, node.op.size)
+        v = self.access(loop, g, loop.identity())
+        self.store(loop, name, loop.identity() + (ByValue(j),), v)
+        self.emit_loop(loop)
+        return name
+
+    def concatenate(self, node):
+        name = self.alloc(node)
+        axis, offset = node.op.axis, sympy.Integer(0)
+        for x in node.inputs:
+            loop = _LoopBuilder(x.shape)
+            v = self.access(loop, x, loop.identity())
+            index = tuple(Index(a, self.size(offset)) if a == axis else Index(a)
+                          for a in range(x.ndim))
+            self.store(loop, name, index, v)
+            self.emit_loop(loop)
+            offset = offset + x.shape[axis]
+        return name
+
+    def _sliced(self, index):
+        """Subscripts of the sliced array for the loop over the slice's shape."""
+        out, axis = [], 0
+        for k in index:
+            if isinstance(k, int):
+                out.append(Index(None, k))
+            else:
+                start, _, step = k
+                out.append(Index(axis, self.size(start), self.size(step)))
+                axis += 1
+        return tuple(out)
+
+    def slice(self, node):
+        name = self.alloc(node)
+        loop = _LoopBuilder(node.shape)
+        v = self.access(loop, node.inputs[0], self._sliced(node.op.index))
+        self.store(loop, name, loop.identity(), v)
+        self.emit_loop(loop)
+        return name
+
+    def slice_add(self, node):
+        (g,) = node.inputs
+        name = self.alloc(node, fill=0)
+        loop = _LoopBuilder(g.shape)
+        v = self.access(loop, g, loop.identity())
+        self.store(loop, name, self._sliced(node.op.index), v)
+        self.emit_loop(loop)
+        return name
+
+    # -- the whole program ---------------------------------------------------------------
+
+    def lower(self):
+        self.output_set = set(self.outputs)
+        the_plan = plan(self.order)
+        for step in the_plan.steps:
+            if isinstance(step, FusedLoop):
+                self.fused_loop(step, the_plan.loop_of)
+            else:
+                self.kernel(step)
+        results, returned = [], set()
+        for node in self.outputs:
+            name = self.value(node)
+            if name not in self.fresh or name in returned:
+                copy = self.name("b")
+                self.statements.append(Copy(copy, name))
+                name = copy
+            returned.add(name)
+            results.append(name)
+        program = Program(tuple(self.params), tuple(self.statements), tuple(results))
+        return Lowered(program, self.constants, self.dims, [o.ndim == 0 for o in self.outputs],
+                       self.index_errors)
+
+
+def lower(inputs, outputs):
+    """Lower the graph computing ``outputs`` from ``inputs`` to a kernel program.
+
+    >>> import symgrad as sg
+    >>> x = sg.vector("x", "n")
+    >>> lowered = lower([x], [sg.exp(x).sum()])
+    >>> lowered.program.params, len(lowered.program.statements)
+    (('x0', 'n0'), 2)
+    """
+    return Lowering(list(inputs), list(outputs)).lower()

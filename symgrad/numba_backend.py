@@ -1,0 +1,57 @@
+"""The Numba backend: lower the graph, compile it with codegen, call it.
+
+One compiled entry point per graph; the generated module lives in the cache
+folder (``$SYMGRAD_CACHE_DIR``, else ``~/.cache/symgrad``) so that a new
+process loads the machine code instead of compiling it again.
+"""
+import os
+
+import numpy as np
+
+from codegen import compile_program
+
+from .lowering import lower
+
+
+def cache_dir():
+    """The folder for generated modules: ``$SYMGRAD_CACHE_DIR`` or ``~/.cache/symgrad``.
+
+    >>> import os
+    >>> os.path.basename(cache_dir()) != ""
+    True
+    """
+    return os.environ.get("SYMGRAD_CACHE_DIR") or os.path.join(
+        os.path.expanduser("~"), ".cache", "symgrad")
+
+
+class NumbaProgram:
+    """A graph compiled to one Numba function; ``.source`` is the generated code."""
+
+    def __init__(self, inputs, outputs, cache=True):
+        from . import __version__
+        lowered = lower(inputs, outputs)
+        compiled = compile_program(lowered.program, cache_dir() if cache else None,
+                                   salt=f"symgrad {__version__}")
+        self.function, self.source = compiled.function, compiled.source
+        self.constants, self.dims = lowered.constants, lowered.dims
+        self.scalar_outputs, self.index_errors = lowered.scalar_outputs, lowered.index_errors
+
+    def __call__(self, arrays, bindings):
+        """Run with checked ``arrays`` (in inputs order); returns fresh output arrays
+        (NumPy scalars for 0-d outputs)."""
+        args = [np.ascontiguousarray(a) for a in arrays]
+        args += self.constants
+        args += [bindings[d] for d in self.dims]
+        try:
+            outs = self.function(*args)
+        except IndexError as e:
+            raise self._index_error(e) from None
+        return [o[0] if scalar else o for o, scalar in zip(outs, self.scalar_outputs)]
+
+    def _index_error(self, error):
+        if len(error.args) != 3 or not isinstance(error.args[0], int):
+            return error
+        code, bad, limit = error.args
+        node, _ = self.index_errors[code]
+        return IndexError(f"index {bad} is out of range [0, {limit}) in {node.describe()}; "
+                          f"indices come from {node.inputs[1].name!r}")
