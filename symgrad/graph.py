@@ -48,8 +48,11 @@ class Expr:
         """The user's name for this node, or a short description of it."""
         if self._name is not None:
             return self._name
-        args = ", ".join(i.name for i in self.inputs)
-        text = f"{self.op.label}({args})" if self.inputs else self.op.label
+        if not self.inputs:
+            return self.op.label
+        # one level deep only: a recursive name would cost time exponential in a DAG
+        args = ", ".join(i._name or (i.op.label if not i.inputs else "...") for i in self.inputs)
+        text = f"{self.op.label}({args})"
         return text if len(text) <= 60 else text[:57] + "..."
 
     @name.setter

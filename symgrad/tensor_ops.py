@@ -436,6 +436,7 @@ def _static_index(x, key):
             if isinstance(d, int):
                 start, stop, step = k.indices(d)
                 n = len(range(start, stop, step))
+                stop = None if stop < 0 else stop  # a negative step runs to the front
             elif k in (slice(None), slice(None, None, 1)):
                 start, stop, step, n = 0, d, 1, d
             else:
