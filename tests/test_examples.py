@@ -7,8 +7,6 @@ import pytest
 from symgrad.examples import corpus as C
 from symgrad.examples import digits, window
 
-pytest.importorskip("sklearn")
-
 
 @pytest.mark.slow
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
@@ -19,7 +17,8 @@ def test_digits_mlp_reaches_95_percent(optimizer):
     p = r["params"]
     logits = np.maximum(X_test @ p["W1"] + p["b1"], 0) @ p["W2"] + p["b2"]
     accuracy = float((logits.argmax(axis=1) == y_test).mean())
-    assert accuracy == r["test_accuracy"] >= 0.95
+    assert accuracy >= 0.95
+    assert abs(accuracy - r["test_accuracy"]) <= 1 / len(y_test)   # at most a near-tie apart
     assert r["history"]["loss"][-1] < 0.25 * r["history"]["loss"][0]
 
 

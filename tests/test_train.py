@@ -8,6 +8,13 @@ from symgrad.ops import ScatterAdd
 from symgrad.optim import schedules
 
 
+@pytest.fixture
+def backend(request):
+    """The backend under test: ``pytest --backend=numba`` (tests/conftest.py) runs
+    the training loop on the Numba backend too."""
+    return request.config.getoption("--backend", default="numpy")
+
+
 def blobs(n=200, seed=0):
     """Two linearly separable classes in 2-d."""
     rng = np.random.default_rng(seed)
@@ -23,12 +30,12 @@ def classifier():
     return X, y, W, b, logits, sg.nn.softmax_cross_entropy(logits, y)
 
 
-def test_loss_goes_down_on_a_separable_problem():
+def test_loss_goes_down_on_a_separable_problem(backend):
     X, y, W, b, logits, cost = classifier()
     Xv, yv = blobs()
     params = {W: np.zeros((2, 2)), b: np.zeros(2)}
     history = sg.train(cost, params, {X: Xv, y: yv}, sg.optim.SGD(lr=0.5), epochs=5,
-                       batch_size=16, rng=0, progress=False)
+                       batch_size=16, rng=0, progress=False, backend=backend)
     assert history["epoch"] == [0, 1, 2, 3, 4]
     assert history["loss"][0] > history["loss"][-1]
     assert history["loss"][-1] < 0.05 < np.log(2) - 0.1
@@ -37,13 +44,13 @@ def test_loss_goes_down_on_a_separable_problem():
     assert (pred == yv).mean() == 1.0
 
 
-def test_every_example_once_per_epoch():
+def test_every_example_once_per_epoch(backend):
     # a linear cost: each step moves w by -lr * mean of the batch, so one epoch
     # moves it by -lr * (sum of the batch means); batches of 8 out of 40 examples
     x, w = sg.vector("x", "batch"), sg.scalar("w")
     xv = np.random.default_rng(1).normal(size=40)
     params = {w: np.array(0.0)}
-    trainer = sg.Trainer(sg.mean(x * w), params, sg.optim.SGD(lr=1.0))
+    trainer = sg.Trainer(sg.mean(x * w), params, sg.optim.SGD(lr=1.0), backend=backend)
     trainer.fit({x: xv}, epochs=1, batch_size=8, rng=3, progress=False)
     assert float(params[w]) == pytest.approx(-5 * xv.mean(), rel=1e-12)
 
@@ -85,13 +92,14 @@ def embedding_data(vocab=50, n=64, seed=0):
     return idxv, (idxv[:, 1] % 2).astype(np.int64), rng
 
 
-def test_frozen_parameters_unchanged_and_absent_from_gradient_graph():
+def test_frozen_parameters_unchanged_and_absent_from_gradient_graph(backend):
     idx, y, E, W, cost = embedding_model()
     idxv, yv, rng = embedding_data()
     E0, W0 = rng.normal(size=(50, 4)), rng.normal(size=(12, 2)) * 0.1
-    both = sg.Trainer(cost, {E: E0.copy(), W: W0.copy()}, sg.optim.Adam(lr=0.01))
+    both = sg.Trainer(cost, {E: E0.copy(), W: W0.copy()}, sg.optim.Adam(lr=0.01),
+                      backend=backend)
     params = {E: E0.copy(), W: W0.copy()}
-    frozen = sg.Trainer(cost, params, sg.optim.Adam(lr=0.01), frozen=[E])
+    frozen = sg.Trainer(cost, params, sg.optim.Adam(lr=0.01), frozen=[E], backend=backend)
     assert frozen.wrt == [W] and set(both.wrt) == {E, W}
     # the frozen graph is exactly the cost and dcost/dW: no gradient for E at all
     assert len(toposort(frozen.outputs)) == len(toposort([cost, sg.grad(cost, W)]))
@@ -103,12 +111,12 @@ def test_frozen_parameters_unchanged_and_absent_from_gradient_graph():
     assert not np.array_equal(params[W], W0)
 
 
-def test_sparse_rows_path_equals_dense_gradient_step():
+def test_sparse_rows_path_equals_dense_gradient_step(backend):
     idx, y, E, W, cost = embedding_model()
     idxv, yv, rng = embedding_data(n=16)
     E0, W0 = rng.normal(size=(50, 4)), rng.normal(size=(12, 2))
     params = {E: E0.copy(), W: W0.copy()}
-    trainer = sg.Trainer(cost, params, sg.optim.SGD(lr=0.3))
+    trainer = sg.Trainer(cost, params, sg.optim.SGD(lr=0.3), backend=backend)
     assert trainer.sparse == [E] and trainer.dense == [W]
     assert not any(isinstance(n.op, ScatterAdd) for n in toposort(trainer.outputs))
     loss = trainer.step({idx: idxv, y: yv})
@@ -120,11 +128,11 @@ def test_sparse_rows_path_equals_dense_gradient_step():
     np.testing.assert_array_equal(params[E][-10:], E0[-10:])
 
 
-def test_non_finite_gradient_stops_naming_the_parameter():
+def test_non_finite_gradient_stops_naming_the_parameter(backend):
     X, w, v = sg.matrix("X", "batch", 2), sg.vector("w", 2), sg.vector("v", 2)
     cost = sg.mean(X @ sg.sqrt(w)) + sg.sum(v * v)
     params = {v: np.ones(2), w: np.array([1.0, 4.0])}
-    trainer = sg.Trainer(cost, params, sg.optim.SGD(lr=1.0))
+    trainer = sg.Trainer(cost, params, sg.optim.SGD(lr=1.0), backend=backend)
     Xv = np.abs(np.random.default_rng(0).normal(size=(32, 2))) + 1.0
     with pytest.raises(FloatingPointError, match=r"gradient of 'w' has \d non-finite") as e:
         trainer.fit({X: Xv}, epochs=50, batch_size=8, rng=0, progress=False)
