@@ -19,8 +19,11 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from . import runtime
 from .source import ENTRY, program_source
 
+with open(runtime.__file__, "rb") as _f:  # kernels call it: a change must miss the cache
+    _RUNTIME_HASH = hashlib.sha256(_f.read()).hexdigest()
 _loaded = {}  # key -> Compiled, so equal programs in one process share a dispatcher
 
 
@@ -36,6 +39,7 @@ class Compiled:
 def cache_key(source, salt=""):
     """The hex digest naming ``source`` under the current library versions."""
     versions = f"{platform.python_version()}|{np.__version__}|{numba.__version__}|{salt}"
+    versions += "|" + _RUNTIME_HASH
     return hashlib.sha256(f"{versions}\n{source}".encode()).hexdigest()[:32]
 
 

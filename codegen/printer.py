@@ -2,8 +2,9 @@
 
 ``NumbaPrinter`` overrides the few ``_print_<Class>`` methods where stock
 ``PythonCodePrinter`` output is wrong or slow under ``@njit``: Piecewise,
-Heaviside, Max, Min and sign become nested conditional expressions (only the
-taken branch is evaluated), literals carry the loop's dtype so float32 stays
+Heaviside, Max, Min and sign become ``select`` calls (branch-free) or, for
+choices between expensive pieces, conditional expressions (only the taken
+piece is evaluated), literals carry the loop's dtype so float32 stays
 float32, and small integer powers become products.
 
 ``formula_lines`` prints one formula with its common subexpressions as a
@@ -25,7 +26,7 @@ class NumbaPrinter(PythonCodePrinter):
     >>> import sympy
     >>> x = sympy.Symbol("x", real=True)
     >>> NumbaPrinter("float64").doprint(sympy.Piecewise((x, x > 0), (0, True)))
-    '(x if x > 0.0 else 0.0)'
+    'select((x > 0.0), x, 0.0)'
     >>> NumbaPrinter("float32").doprint(2 * x)
     'np.float32(2.0)*x'
     """
@@ -80,39 +81,45 @@ class NumbaPrinter(PythonCodePrinter):
         return f"({self._print(base)})**({self._print(exp)})"
 
     def _print_Piecewise(self, e):
+        # Where at most one piece calls a function (the derivative guard
+        # Piecewise((0, Eq(g, 0)), (g*d, True)), relu, maximum), evaluate
+        # every piece and pick one without branching; else branch, so only
+        # the taken piece of an expensive choice is computed.
+        costly = sum(1 for value, _ in e.args if value.atoms(sympy.Function))
         text = self._literal(float("nan"))
         for value, cond in reversed(e.args):
             if cond == sympy.true:
                 text = self._print(value)
+            elif costly <= 1:
+                text = f"select({self._print(cond)}, {self._print(value)}, {text})"
             else:
                 text = f"({self._print(value)} if {self._print(cond)} else {text})"
         return text
 
     def _print_Relational(self, e):
-        ops = {"==": "==", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
-        return f"{self._print(e.lhs)} {ops[e.rel_op]} {self._print(e.rhs)}"
+        return f"({self._print(e.lhs)} {e.rel_op} {self._print(e.rhs)})"
 
     def _print_And(self, e):
-        return "(" + " and ".join(f"({self._print(a)})" for a in e.args) + ")"
+        return "(" + " & ".join(self._print(a) for a in e.args) + ")"
 
     def _print_Or(self, e):
-        return "(" + " or ".join(f"({self._print(a)})" for a in e.args) + ")"
+        return "(" + " | ".join(self._print(a) for a in e.args) + ")"
 
     def _print_Not(self, e):
-        return f"(not ({self._print(e.args[0])}))"
+        return f"(not {self._print(e.args[0])})"
 
     def _print_Heaviside(self, e):
         x = self._print(e.args[0])
         at_zero = self._print(e.args[1]) if len(e.args) > 1 else self._literal(0.5)
-        return (f"({self._literal(1)} if {x} > 0 else ({self._literal(0)} if {x} < 0 else "
-                f"({at_zero} if {x} == 0 else {x})))")
+        return (f"select({x} > 0, {self._literal(1)}, select({x} < 0, {self._literal(0)}, "
+                f"select({x} == 0, {at_zero}, {x})))")
 
     def _extremum(self, e, op):
         # nan wins, as in np.maximum / np.minimum
         text = self._print(e.args[0])
         for arg in e.args[1:]:
             a = self._print(arg)
-            text = f"({text} if ({text} {op} {a} or {text} != {text}) else {a})"
+            text = f"select(({text} {op} {a}) | ({text} != {text}), {text}, {a})"
         return text
 
     def _print_Max(self, e):
@@ -123,8 +130,7 @@ class NumbaPrinter(PythonCodePrinter):
 
     def _print_sign(self, e):
         x = self._print(e.args[0])
-        return (f"({self._literal(1)} if {x} > 0 else ({self._literal(-1)} if {x} < 0 "
-                f"else {x}))")
+        return f"select({x} > 0, {self._literal(1)}, select({x} < 0, {self._literal(-1)}, {x}))"
 
     def _print_Abs(self, e):
         return f"abs({self._print(e.args[0])})"

@@ -43,11 +43,13 @@ class Load:
 
 @dataclass(frozen=True)
 class Compute:
-    """``sym = formula(*args)`` computed and rounded in ``dtype``."""
+    """``sym = formula(*args)`` computed in ``dtype``; ``cast`` converts the result
+    to ``dtype`` (needed unless every argument already has it)."""
     sym: str
     formula: object  # sympy.Lambda
     args: tuple
     dtype: str
+    cast: bool = True
 
 
 @dataclass(frozen=True)

@@ -106,7 +106,8 @@ def _statement(w, indent, st, accs):
         lines, result = formula_lines(st.formula, st.dtype)
         for line in lines:
             w.add(indent, instantiate(line, st.args, st.sym))
-        w.add(indent, f"{st.sym} = np.{st.dtype}({instantiate(result, st.args, st.sym)})")
+        value = instantiate(result, st.args, st.sym)
+        w.add(indent, f"{st.sym} = np.{st.dtype}({value})" if st.cast else f"{st.sym} = {value}")
     elif isinstance(st, CheckBounds):
         w.add(indent, f"if {st.sym} < 0 or {st.sym} >= {size(st.limit)}:")
         w.add(indent + 1, f"raise IndexError({st.code}, {st.sym}, {size(st.limit)})")
@@ -153,6 +154,7 @@ def program_source(program):
     w = _Writer()
     w.add(0, "import math")
     w.add(0, "import numpy as np")
+    w.add(0, "from codegen.runtime import select")
     w.add(0, "")
     w.add(0, "")
     w.add(0, f"def {ENTRY}({', '.join(program.params)}):")

@@ -167,9 +167,11 @@ class Lowering:
             loop.loads[key] = sym
         return loop.loads[key]
 
-    def compute(self, loop, formula, args, dtype):
+    def compute(self, loop, formula, args, dtype, arg_dtypes=()):
+        """A Compute; its result needs a cast unless all arguments have ``dtype``."""
         sym = self.name("v")
-        loop.body.append(Compute(sym, formula, tuple(args), dtype))
+        cast = not arg_dtypes or any(d != dtype for d in arg_dtypes)
+        loop.body.append(Compute(sym, formula, tuple(args), dtype, cast))
         return sym
 
     def store(self, loop, array, index, sym, mode="="):
@@ -195,7 +197,8 @@ class Lowering:
                 args = [self.access(loop, i, loop.identity() if i.shape == step.shape
                                     else _broadcast_index(i.shape, step.shape))
                         for i in node.inputs]
-                sym = self.compute(loop, stabilised(node.op.formula), args, node.dtype)
+                sym = self.compute(loop, stabilised(node.op.formula), args, node.dtype,
+                                   [i.dtype for i in node.inputs])
                 loop.scalars[node] = sym
                 if self.needs_array(node, fused):
                     self.values[node] = self.alloc(node)
@@ -317,7 +320,8 @@ class Lowering:
         syms = []
         for s, x in zip(subs, node.inputs):
             syms.append(self.access(loop, x, tuple(Index(letters.index(c)) for c in s)))
-        product = self.compute(loop, _product(len(syms)), syms, node.dtype)
+        product = self.compute(loop, _product(len(syms)), syms, node.dtype,
+                               [x.dtype for x in node.inputs])
         name = self.alloc(node, fill=0)
         self.store(loop, name, tuple(Index(letters.index(c)) for c in out), product, "+=")
         self.emit_loop(loop)
