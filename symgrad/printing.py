@@ -25,7 +25,7 @@ from sympy.printing.str import StrPrinter
 
 from .graph import Expr
 from .ops import Constant, DimSize, Elemwise, Input
-from .sympy_form import NoMatrixForm, display_formula, matrix_form, sympy_form, user_names
+from .sympy_form import NoMatrixForm, display_formula, symbol_for, sympy_form, user_names
 
 
 # ---------------------------------------------------------------- printers
@@ -161,34 +161,28 @@ def _effective_inputs(node):
     return list(node.inputs)
 
 
-def _walk(roots, stops):
-    """Topological order of the nodes below ``roots``, not past ``stops``, and the
-    number of uses of each (an edge from a user, or being a root)."""
+def _walk(roots):
+    """Topological order of the nodes below ``roots`` and the number of uses of
+    each (an edge from a user, or being a root)."""
     order, uses, seen = [], {}, set()
     for root in roots:
         uses[root] = uses.get(root, 0) + 1
-        stack = [(root, iter(_effective_inputs(root)))]
         if root in seen:
             continue
         seen.add(root)
+        stack = [(root, iter(_effective_inputs(root)))]
         while stack:
             node, todo = stack[-1]
             for x in todo:
                 uses[x] = uses.get(x, 0) + 1
                 if x not in seen:
                     seen.add(x)
-                    below = () if x in stops else _effective_inputs(x)
-                    stack.append((x, iter(below)))
+                    stack.append((x, iter(_effective_inputs(x))))
                     break
             else:
                 stack.pop()
                 order.append(node)
     return order, uses
-
-
-def _auto_label(node, taken):
-    base = "delta" if isinstance(node.op, Elemwise) and node.op.fname.startswith("d") else "v"
-    return base, taken
 
 
 def _is_leaf(node):
@@ -212,56 +206,51 @@ def definitions(exprs, names=None, share=True):
     [(q, x + y), (f, q*sin(q)), (∂f/∂x, q*cos(q) + sin(q))]
     """
     roots = _roots(exprs)
-    nodes = [e for _, e in roots]
-    stops = user_names(nodes)
-    stops.update(names or {})
-    for _, e in roots:
-        stops.pop(e, None) if e._name is not None and e not in (names or {}) else None
-    order, uses = _walk(nodes, stops)
+    labels = {e: label for label, e in roots}
+    stops = {**user_names(list(labels)), **(names or {})}
+    order, uses = _walk(list(labels))
     if share:
+        taken = {n.op.name for n in order if isinstance(n.op, Input)} | set(stops.values())
         shared = [n for n in order if uses[n] >= 2 and n not in stops and not _is_leaf(n)]
-        stops.update(_name_shared(shared, stops, nodes))
+        stops.update(_name_shared(shared, stops, taken))
     lines = [(_lhs(stops[n], n), sympy_form(n, stops)) for n in order
-             if n in stops and not _is_leaf(n)]
+             if n in stops and not _is_leaf(n) and labels.get(n) != stops[n]]
     for label, e in roots:
-        form = sympy_form(e, stops) if e not in stops else _lhs(stops[e], e)
+        shown_as = stops.get(e)
+        form = _lhs(shown_as, e) if shown_as not in (None, label) else sympy_form(e, stops)
         lines.append((None if label is None else sympy.Symbol(label), form))
     return lines
 
 
 def _lhs(name, node):
+    """The symbol a definition line defines."""
     try:
-        from .sympy_form import symbol_for
         return symbol_for(name, node.shape)
     except NoMatrixForm:
         return sympy.IndexedBase(name)
 
 
-def _name_shared(shared, stops, roots):
-    """{node: automatic name} for the shared nodes whose form is more than a
-    symbol or two (those are clearer written out)."""
-    taken = {n.name for n in stops} | set(stops.values())
-    named = dict(stops)
-    chosen = {}
+def _name_shared(shared, stops, taken):
+    """{node: automatic name} for the ``shared`` nodes whose form is more than a
+    symbol or two (those read better written out): δ for nodes made by
+    differentiation (their op is named d<op>), v for others, numbered when
+    there are several; names in ``taken`` are avoided."""
+    chosen = []
     for node in shared:
-        try:
-            form = matrix_form(node, {**named, **chosen})
-        except NoMatrixForm:
-            form = sympy_form(node, {**named, **chosen})
-        if _size(form) <= 4:
-            continue
-        chosen[node] = None
-    bases = {n: ("delta" if isinstance(n.op, Elemwise) and n.op.fname.startswith("d") else "v")
+        if _size(sympy_form(node, {**stops, **dict.fromkeys(chosen, "_")})) > 4:
+            chosen.append(node)
+    bases = {n: "delta" if isinstance(n.op, Elemwise) and n.op.fname.startswith("d") else "v"
              for n in chosen}
-    for base in set(bases.values()):
+    out, taken = {}, set(taken)
+    for base in dict.fromkeys(bases.values()):
         members = [n for n in chosen if bases[n] == base]
         for k, n in enumerate(members, 1):
             label = base if len(members) == 1 else f"{base}_{k}"
             while label in taken:
                 label += "'"
-            chosen[n] = label
+            out[n] = label
             taken.add(label)
-    return chosen
+    return out
 
 
 # ---------------------------------------------------------------- public printers
