@@ -60,6 +60,17 @@ def _positive_leading(e):
     return e
 
 
+_STEP_FUNCTIONS = (sympy.sign, sympy.Heaviside, sympy.floor, sympy.ceiling)
+
+
+def _almost_everywhere(d):
+    """The derivative away from jumps: SymPy's DiracDelta (from sign, Heaviside)
+    and unevaluated derivatives of floor / ceiling are zero wherever they are finite."""
+    return d.replace(lambda e: isinstance(e, sympy.DiracDelta) or (
+        isinstance(e, sympy.Derivative) and isinstance(e.expr, _STEP_FUNCTIONS)),
+        lambda e: sympy.S.Zero)
+
+
 @functools.cache
 def elemwise_vjp(formula, k):
     """(``Lambda``, uses_output) for the VJP of ``formula`` w.r.t. argument k.
@@ -73,7 +84,7 @@ def elemwise_vjp(formula, k):
     (Lambda((t0, t1), Piecewise((0, Eq(t0, 0)), (t0*t1*(1 - t1), True))), True)
     """
     ps = formula.variables
-    d = sympy.diff(formula.expr, ps[k])
+    d = _almost_everywhere(sympy.diff(formula.expr, ps[k]))
     n = len(ps)
     g, *args = params(n + 1)
     if n == 1:

@@ -107,6 +107,9 @@ def apply(formula, args, name, dtype=None):
             dtype = result_dtype(in_dtypes)
         else:
             dtype = "float64"
+    # integral floats as integers, so 1.0 - x and 1 - x are one formula (dtype is decided)
+    body = body.xreplace({f: sympy.Integer(int(f)) for f in body.atoms(sympy.Float)
+                          if float(f).is_integer()})
     shape = broadcast_shapes([a.shape for a in unique], [a.name for a in unique])
     if body == new_ps[0] and len(unique) == 1 and unique[0].dtype == dtype:
         return unique[0]

@@ -39,7 +39,7 @@ class Expr:
         return node
 
     def __setattr__(self, attr, value):
-        if attr not in ("_name",) and hasattr(self, "_name"):
+        if attr not in ("_name", "name") and hasattr(self, "_name"):
             raise AttributeError(f"expressions are immutable; cannot set {attr!r}")
         object.__setattr__(self, attr, value)
 

@@ -7,6 +7,7 @@ the stability rewrites.
 import functools
 
 import numpy as np
+import scipy.special
 import sympy
 
 from .graph import toposort
@@ -17,8 +18,11 @@ from .types import resolve_dim
 @functools.lru_cache(maxsize=4096)
 def _formula_function(formula):
     body = stabilise(formula.expr)
-    return sympy.lambdify(formula.variables, body, modules=[{"log1p": np.log1p,
-                                                             "expm1": np.expm1}, "numpy"])
+    return sympy.lambdify(formula.variables, body, modules=[_UFUNCS, "numpy"])
+
+
+_UFUNCS = {"log1p": np.log1p, "expm1": np.expm1, "erf": scipy.special.erf,
+           "erfc": scipy.special.erfc}
 
 
 def _shape(shape, bindings):

@@ -270,7 +270,11 @@ def matmul(a, b):
     a2 = a if a.ndim >= 2 else reshape(a, (1,) + a.shape)
     b2 = b if b.ndim >= 2 else reshape(b, b.shape + (1,))
     from .types import broadcast_shapes
-    batch = broadcast_shapes([a2.shape[:-2], b2.shape[:-2]], [a.name, b.name])
+    try:
+        batch = broadcast_shapes([a2.shape[:-2], b2.shape[:-2]], [a.name, b.name])
+    except ShapeError:
+        raise ShapeError(f"matmul: batch dimensions do not broadcast in {a.describe()} @ "
+                         f"{b.describe()}") from None
     a2 = broadcast_to(a2, batch + a2.shape[-2:])
     b2 = broadcast_to(b2, batch + b2.shape[-2:])
     lb = string.ascii_letters[3:3 + len(batch)]

@@ -300,18 +300,10 @@ def test_elementwise_second_derivative_of_a_user_formula():
 # every SymPy function a formula may use (elementwise.SUPPORTED_FUNCTIONS):
 # value against NumPy/SciPy, gradient against finite differences, away from
 # the discontinuities of sign, Heaviside, floor and ceiling
-_DERIVATIVE_BUG = pytest.mark.xfail(
-    strict=True, reason="bug: sympy.diff leaves DiracDelta / Derivative(floor) in the "
-    "gradient formula, which the numpy backend cannot evaluate "
-    "(NameError / PrintMethodNotImplementedError)")
 
 def fn(name, formula, ref, domain, marks=()):
     return pytest.param(name, formula, ref, domain, id=name, marks=marks)
 
-
-_ERF_BUG = pytest.mark.xfail(
-    strict=True, reason="bug: the numpy backend evaluates erf/erfc with math.erf, which takes "
-    "only scalars: TypeError 'only 0-dimensional arrays can be converted to Python scalars'")
 
 USER_FUNCTIONS = [
     fn("tan", sympy.tan, np.tan, uniform(-1.2, 1.2)),
@@ -326,19 +318,17 @@ USER_FUNCTIONS = [
     fn("Abs", sympy.Abs, np.abs, NONZERO),
     fn("Max", lambda t: sympy.Max(t, 0.3), lambda t: np.maximum(t, 0.3), uniform(-3, 3, avoid=(0.3,))),
     fn("Min", lambda t: sympy.Min(t, 0.3), lambda t: np.minimum(t, 0.3), uniform(-3, 3, avoid=(0.3,))),
-    fn("erf", sympy.erf, lambda t: scipy_special().erf(t), ANY, marks=_ERF_BUG),
-    fn("erfc", sympy.erfc, lambda t: scipy_special().erfc(t), ANY, marks=_ERF_BUG),
+    fn("erf", sympy.erf, lambda t: scipy_special().erf(t), ANY),
+    fn("erfc", sympy.erfc, lambda t: scipy_special().erfc(t), ANY),
     fn("log1p", lambda t: sympy.codegen.cfunctions.log1p(t), np.log1p, POS),
     fn("expm1", lambda t: sympy.codegen.cfunctions.expm1(t), np.expm1, ANY),
     fn("atan2", lambda t: sympy.atan2(t, 2), lambda t: np.arctan2(t, 2), ANY),
-    fn("sign", lambda t: t ** 2 * sympy.sign(t), lambda t: t ** 2 * np.sign(t), NONZERO,
-       marks=_DERIVATIVE_BUG),
-    fn("Heaviside", lambda t: t ** 2 * sympy.Heaviside(t), lambda t: t ** 2 * (t > 0), NONZERO,
-       marks=_DERIVATIVE_BUG),
+    fn("sign", lambda t: t ** 2 * sympy.sign(t), lambda t: t ** 2 * np.sign(t), NONZERO),
+    fn("Heaviside", lambda t: t ** 2 * sympy.Heaviside(t), lambda t: t ** 2 * (t > 0), NONZERO),
     fn("floor", lambda t: t * sympy.floor(t), lambda t: t * np.floor(t),
-       uniform(-3, 3, avoid=range(-3, 4), gap=0.1), marks=_DERIVATIVE_BUG),
+       uniform(-3, 3, avoid=range(-3, 4), gap=0.1)),
     fn("ceiling", lambda t: t * sympy.ceiling(t), lambda t: t * np.ceil(t),
-       uniform(-3, 3, avoid=range(-3, 4), gap=0.1), marks=_DERIVATIVE_BUG),
+       uniform(-3, 3, avoid=range(-3, 4), gap=0.1)),
 ]
 
 
