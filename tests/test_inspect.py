@@ -269,8 +269,6 @@ def test_named_nodes_stay_symbols(window):
         h._name = None
 
 
-@pytest.mark.xfail(strict=True, reason="graph.Expr.__setattr__ refuses 'name' (only '_name' "
-                   "passes), so the documented `h.name = \"h\"` raises AttributeError")
 def test_name_attribute_is_settable():
     h = sg.tanh(sg.vector("v", 2))
     h.name = "h"
