@@ -201,8 +201,9 @@ def definitions(exprs, names=None, share=True):
     >>> import symgrad as sg
     >>> x, y = sg.scalar("x"), sg.scalar("y")
     >>> q = x + y
+    >>> q.name = "q"
     >>> f = q * sg.sin(q)
-    >>> sg.definitions({"f": f, "∂f/∂x": sg.grad(f, x)}, names={q: "q"})
+    >>> sg.definitions({"f": f, "∂f/∂x": sg.grad(f, x)})
     [(q, x + y), (f, q*sin(q)), (∂f/∂x, q*cos(q) + sin(q))]
     """
     roots = _roots(exprs)

@@ -71,7 +71,7 @@ def display_formula(formula):
 def symbol_for(name, shape, indexed=False):
     """The SymPy symbol standing for a variable or a named node of ``shape``."""
     if indexed and shape:
-        return sympy.IndexedBase(name, shape=tuple(map(sympy.sympify, shape)))
+        return sympy.IndexedBase(sympy.Symbol(name), shape=tuple(map(sympy.sympify, shape)))
     if not shape:
         return sympy.Symbol(name, real=True)
     if len(shape) > 2:
@@ -232,14 +232,29 @@ def _spread(form, labels, union, dims):
     return OneMatrix(dims[union[0]], 1) * form.T
 
 
+def _uniform(form):
+    """A matrix whose entries all equal one scalar c (c 𝟙, 𝟙 c 𝟙ᵀ, ...) as c; an
+    elementwise formula then reads ``c x`` instead of ``(c 𝟙)∘x``."""
+    if isinstance(form, OneMatrix):
+        return sympy.Integer(1)
+    if isinstance(form, sympy.MatMul):
+        coeff, factors = form.as_coeff_matrices()
+        if factors and all(isinstance(f, OneMatrix) for f in factors):
+            return coeff * sympy.Mul(*(f.shape[1] for f in factors[:-1]))
+    return form
+
+
 def _matrix_form(node, forms):
     op = node.op
     if node.ndim > 2:
         raise NoMatrixForm(f"{node.describe()} has rank {node.ndim}")
     if isinstance(op, Elemwise):
         ps = op.formula.variables
-        args = {p: _broadcast(forms[x], x.shape, node.shape) for p, x in zip(ps, node.inputs)}
-        return _elementwise_matrix(display_formula(op.formula), args)
+        args = {p: _broadcast(_uniform(forms[x]), x.shape, node.shape)
+                for p, x in zip(ps, node.inputs)}
+        form = _elementwise_matrix(display_formula(op.formula), args)
+        return form if isinstance(form, MatrixExpr) else form * OneMatrix(
+            *_matrix_shape(node.shape))
     if isinstance(op, Contract):
         return _contract_matrix(node, forms)
     if isinstance(op, Transpose):
@@ -384,6 +399,10 @@ class _IndexedReader:
                                                 sympy.Tuple(*target), chosen)), (0, True))
         if isinstance(op, Reshape):
             x = xs[0]
+            kept = [i for i, d in zip(idx, node.shape) if d != 1]
+            if len(kept) == sum(d != 1 for d in x.shape):  # only size-1 axes change
+                kept = iter(kept)
+                return self.at(x, tuple(0 if d == 1 else next(kept) for d in x.shape))
             return self.at(x, _unflatten(_flatten(idx, node.shape), x.shape))
         if isinstance(op, Transpose):
             inner = [None] * node.ndim
@@ -533,7 +552,8 @@ def to_sympy(expr, names=None, expand=False):
     >>> sg.tanh(W @ v + b).to_sympy()
     Lambda(t0, tanh(t0)).(W*v + b)
     >>> h = sg.tanh(W @ v + b)
-    >>> (h * h).sum().to_sympy(names={h: "h"})
+    >>> h.name = "h"
+    >>> (h * h).sum().to_sympy()
     DotProduct(1, HadamardPower(h, 2))
     >>> sg.reshape(W, (-1,)).to_sympy()
     Lambda(i, W[Mod(floor(i/n), m), Mod(i, n)])

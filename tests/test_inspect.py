@@ -260,13 +260,13 @@ def test_named_nodes_stay_symbols(window):
     s = sg.dot(u, h)
     assert s.to_sympy(names={h: "h"}).has(MatrixSymbol("h", m, 1))
     assert not s.to_sympy(names={h: "h"}).has(ElementwiseApplyFunction)
-    h._name = "h"  # what `h.name = "h"` sets
+    h.name = "h"
     try:
         assert s.to_sympy().has(MatrixSymbol("h", m, 1))
         assert not s.to_sympy(expand=True).has(MatrixSymbol("h", m, 1))
         assert s.to_sympy(expand=True).has(ElementwiseApplyFunction)
     finally:
-        h._name = None
+        h.name = None
 
 
 def test_name_attribute_is_settable():
