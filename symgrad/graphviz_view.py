@@ -115,8 +115,11 @@ def graphviz(exprs, values=None, grads=None):
     >>> gx, gy, gz = sg.grad(f, [x, y, z])
     >>> vals = dict(zip([x, y, z, q, f], [1.0, 2.0, 0.0, 3.0, 6.0]))
     >>> g = sg.graphviz(f, values=vals, grads={x: 2.0, y: 5.0, z: 0.0, q: 2.0, f: 1.0})
-    >>> [line.strip() for line in g.source.splitlines() if line.strip().startswith("n0")]
-    ['n0 [label=x shape=ellipse]', 'n0 -> n2 [label=<<font color="darkgreen">1</font><br/><font color="red">2</font>>]']
+    >>> for line in g.source.splitlines():
+    ...     if line.strip().startswith("n0"):
+    ...         print(line.strip())
+    n0 [label=x shape=ellipse]
+    n0 -> n2 [label=<<font color="darkgreen">1</font><br/><font color="red">2</font>>]
     """
     roots = [exprs] if isinstance(exprs, Expr) else list(exprs)
     dot = _digraph_class()(graph_attr={"rankdir": "LR"}, node_attr={"fontsize": "11"},

@@ -16,15 +16,14 @@ import string
 
 import numpy as np
 import sympy
+from sympy.printing.pretty.stringpict import prettyForm, stringPict
 
 from .autodiff import VJP_RULES, backward
 from .derivatives import elemwise_vjp
-from .elementwise import params
 from .function import evaluate
 from .graph import free_inputs
 from .ops import Contract, Elemwise, Input
 from .printing import _pretty_form
-from sympy.printing.pretty.stringpict import prettyForm, stringPict
 from .sympy_form import sympy_form, tidy
 from .types import is_float
 
@@ -73,12 +72,13 @@ class LocalGradient:
         rule = VJP_RULES.get(type(node.op))
         self.downstream = [rule(node, k, self.upstream) if rule and is_float(x.dtype) else None
                            for k, x in enumerate(self.inputs)]
-        inputs = [x for x in dict.fromkeys(self.inputs)]
+        inputs = list(dict.fromkeys(self.inputs))
         given = dict(names or {})
         taken = {n.name for n in free_inputs([cost])} | set(given.values())
         labels = {**_labels([x for x in inputs if x not in given], taken), **given}
         names = {x: labels[x] for x in inputs}
-        c = given.get(cost) or cost._name or (cost.op.name if isinstance(cost.op, Input) else "C")
+        self.cost_name = c = given.get(cost) or cost._name or (
+            cost.op.name if isinstance(cost.op, Input) else "C")
         y = given.get(node) or node._name or next(
             ch for ch in "yvwz" if ch not in taken | set(names.values()))
         self.names = {**names, node: y}
@@ -89,7 +89,7 @@ class LocalGradient:
         self.numbers = self._numbers(values) if values is not None else None
 
     def _local(self, k):
-        op, x = self.node.op, self.inputs[k]
+        op = self.node.op
         if isinstance(op, Elemwise):
             formula, uses_output = elemwise_vjp(op.formula, k)
             if formula is None:
@@ -131,7 +131,6 @@ class LocalGradient:
         node_form = sympy_form(self.node, {n: s for n, s in stops.items() if n is not self.node})
         nums = self.numbers or {}
         y = self.names[self.node]
-        c = self.upstream_name.split("/")[0]
         rows = [("node", _join(f"{y} = ", node_form, nums.get("value"))),
                 ("upstream", _join(f"{self.upstream_name} = ", sympy_form(self.upstream, {}),
                                    nums.get("upstream")))]
@@ -145,8 +144,8 @@ class LocalGradient:
                                         nums["local"][k] if nums else None,
                                         f"linear map ({self.node.op.label})")))
             down = sympy_form(self.downstream[k], {**stops, self.upstream: self.upstream_name})
-            rows.append(("downstream", _join(f"{c}/∂{xname} = upstream × local = ", down,
-                                             nums["downstream"][k] if nums else None)))
+            lhs = f"∂{self.cost_name}/∂{xname} = upstream × local = "
+            rows.append(("downstream", _join(lhs, down, nums["downstream"][k] if nums else None)))
         return rows
 
     def _partial(self, y, x, k):

@@ -21,7 +21,6 @@ from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.pretty.pretty import PrettyPrinter
 from sympy.printing.pretty.stringpict import prettyForm, stringPict
-from sympy.printing.str import StrPrinter
 
 from .graph import Expr
 from .ops import Constant, DimSize, Elemwise, Input
@@ -39,12 +38,6 @@ def _function_name(e):
     if isinstance(f, sympy.FunctionClass):
         return f.__name__
     return None
-
-
-class _StrPrinter(StrPrinter):
-    def _print_ElementwiseApplyFunction(self, e):
-        name = _function_name(e)
-        return f"{name}({self._print(e.expr)})" if name else super()._print_ElementwiseApplyFunction(e)
 
 
 _SUPERSCRIPTS = str.maketrans("0123456789-T", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻ᵀ")
@@ -68,7 +61,8 @@ class _PrettyPrinter(PrettyPrinter):
         return prettyForm(form.render(wrap_line=False) + text.translate(_SUPERSCRIPTS))
 
     def _print_Transpose(self, e):
-        return self._superscript(e.arg, "T", lambda: super(_PrettyPrinter, self)._print_Transpose(e))
+        return self._superscript(e.arg, "T",
+                                 lambda: super(_PrettyPrinter, self)._print_Transpose(e))
 
     def _print_HadamardPower(self, e):
         if not (e.exp.is_Integer and -9 <= e.exp <= 9):
@@ -136,10 +130,6 @@ def _pretty_form(e):
 
 def _latex_str(e):
     return _LatexPrinter(_SETTINGS).doprint(readable(e))
-
-
-def _str(e):
-    return _StrPrinter(_SETTINGS).doprint(readable(e))
 
 
 # ---------------------------------------------------------------- definitions
@@ -261,7 +251,8 @@ def pretty(exprs, names=None, share=True):
     (see :func:`definitions` for ``exprs``, ``names`` and ``share``).
 
     >>> import symgrad as sg
-    >>> W, x, b, u = sg.matrix("W", "m", "n"), sg.vector("x", "n"), sg.vector("b", "m"), sg.vector("u", "m")
+    >>> W, x = sg.matrix("W", "m", "n"), sg.vector("x", "n")
+    >>> b, u = sg.vector("b", "m"), sg.vector("u", "m")
     >>> s = sg.dot(u, sg.tanh(W @ x + b))
     >>> gW, gx = sg.grad(s, [W, x])
     >>> print(sg.pretty({"∂s/∂W": gW, "∂s/∂x": gx}))

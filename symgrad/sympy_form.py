@@ -42,10 +42,10 @@ class NoMatrixForm(Exception):
 
 def _unguard(e):
     """Piecewise((0, Eq(g, 0)), (p, True)) -> p."""
-    return e.replace(
-        lambda a: (isinstance(a, sympy.Piecewise) and len(a.args) == 2 and a.args[0].expr == 0
-                   and isinstance(a.args[0].cond, sympy.Eq) and a.args[1].cond == True),  # noqa: E712
-        lambda a: a.args[1].expr)
+    def guard(a):
+        return (isinstance(a, sympy.Piecewise) and len(a.args) == 2 and a.args[0].expr == 0
+                and isinstance(a.args[0].cond, sympy.Eq) and a.args[1].cond is sympy.true)
+    return e.replace(guard, lambda a: a.args[1].expr)
 
 
 def tidy(e):
@@ -101,7 +101,10 @@ def _as_scalar(m):
 # ---------------------------------------------------------------- matrix reading
 
 def _matrix_shape(shape):
-    return {0: None, 1: (shape[0], 1) if shape else None, 2: shape}.get(len(shape), "rank")
+    """The SymPy shape of an array of rank <= 2 (a vector is a column); None for 0-d."""
+    if not shape:
+        return None
+    return (shape[0], 1) if len(shape) == 1 else tuple(shape)
 
 
 def _broadcast(form, shape, out_shape):
