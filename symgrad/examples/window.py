@@ -103,8 +103,8 @@ def train_window_classifier(freeze_embeddings=False, epochs=8, dim=50, hidden=10
     (mean probability of LOC for the unseen places), ``moved_seen`` /
     ``moved_unseen`` (mean distance the vectors of seen / unseen names moved),
     ``place_distance`` (mean distance of the unseen places to the centre of the
-    seen places, before and after), ``seconds``, ``seconds_per_step``,
-    ``history``, and the ``words`` with their vectors before (``E0``) and after
+    seen places, before and after), ``seconds`` (training, with the test
+    evaluation after each epoch), ``seconds_per_step``, ``history``, and the ``words`` with their vectors before (``E0``) and after
     (``E``).
 
     >>> r = train_window_classifier(epochs=1, dim=10, hidden=20)

@@ -246,8 +246,9 @@ class SparseAdam(Optimizer):
         state["step"] = t
         m = state.setdefault("exp_avg", np.zeros_like(p))
         v = state.setdefault("exp_avg_sq", np.zeros_like(p))
-        m_rows = m[rows] + (1 - b1) * (g - m[rows])
-        v_rows = v[rows] + (1 - b2) * (g * g - v[rows])
+        m_rows, v_rows = m[rows], v[rows]      # copies for row indices, views for ...
+        m_rows += (1 - b1) * (g - m_rows)
+        v_rows += (1 - b2) * (g * g - v_rows)
         m[rows], v[rows] = m_rows, v_rows
         step_size = self.lr * math.sqrt(1 - b2 ** t) / (1 - b1 ** t)
         p[rows] -= step_size * (m_rows / (np.sqrt(v_rows) + self.eps))
