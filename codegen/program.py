@@ -102,6 +102,13 @@ class Copy:
 
 
 @dataclass(frozen=True)
+class Item:
+    """``name = source[0]``: the scalar in a one-element array."""
+    name: str
+    source: str
+
+
+@dataclass(frozen=True)
 class MatMul:
     """``name = a' @ b'`` with ``a' = a.T`` when ``transpose_a`` (2-D arrays; a BLAS call)."""
     name: str

@@ -9,8 +9,8 @@ out of inner loops. Full reductions accumulate in a local variable.
 import sympy
 
 from .printer import NumbaPrinter, formula_lines, instantiate
-from .program import Alloc, ArgOneHot, ByValue, CheckBounds, Compute, Copy, Load, Loop, MatMul, \
-    Reshape, Store
+from .program import Alloc, ArgOneHot, ByValue, CheckBounds, Compute, Copy, Item, Load, Loop, \
+    MatMul, Reshape, Store
 
 ENTRY = "kernel"
 _INDEX_PRINTER = NumbaPrinter("int64")
@@ -72,7 +72,7 @@ def _loop(w, indent, loop, dtypes):
         if isinstance(st, Load):
             d = _index_depth(st.index, depth)
         elif isinstance(st, Compute):
-            d = max((depth[a] for a in st.args), default=0)
+            d = max((depth.get(a, 0) for a in st.args), default=0)
         elif isinstance(st, CheckBounds):
             d = depth[st.sym]
         elif st.mode != "=" and all(not isinstance(e, ByValue) and e.var is None
@@ -82,7 +82,7 @@ def _loop(w, indent, loop, dtypes):
         elif st.mode != "=":
             d = n
         else:
-            d = max(_index_depth(st.index, depth), depth[st.sym])
+            d = max(_index_depth(st.index, depth), depth.get(st.sym, 0))
         if hasattr(st, "sym") and not isinstance(st, (Store, CheckBounds)):
             depth[st.sym] = d
         levels[d].append(st)
@@ -171,6 +171,8 @@ def program_source(program):
                 w.add(1, f"{st.name} = np.full({_shape(st.shape)}, {fill}, np.{st.dtype})")
         elif isinstance(st, Reshape):
             w.add(1, f"{st.name} = {st.source}.reshape({_shape(st.shape)})")
+        elif isinstance(st, Item):
+            w.add(1, f"{st.name} = {st.source}[0]")
         elif isinstance(st, Copy):
             w.add(1, f"{st.name} = {st.source}.copy()")
         elif isinstance(st, MatMul):

@@ -10,7 +10,9 @@ Elementwise formulas get the same stability rewrites as the NumPy backend.
 
 Inputs, constants and named dimension sizes are the program's parameters
 (``x<k>``, ``c<k>``, ``n<k>``), so constants are never baked into the source
-and every generated name is deterministic.
+and every generated name is deterministic. 0-d inputs and constants are
+passed as scalars and 0-d outputs returned as scalars (cheaper to box than
+arrays: this is most of a small function's call overhead).
 """
 import functools
 from dataclasses import dataclass
@@ -18,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import sympy
 
-from codegen import (Alloc, ArgOneHot, ByValue, CheckBounds, Compute, Copy, Index, Load, Loop,
-                     MatMul, Program, Reshape, Store)
+from codegen import (Alloc, ArgOneHot, ByValue, CheckBounds, Compute, Copy, Index, Item, Load,
+                     Loop, MatMul, Program, Reshape, Store)
 
 from .fusion import FusedLoop, is_pointwise, is_reduction, plan
 from .graph import toposort
@@ -46,8 +48,9 @@ _IDENTITY = _product(1)
 @dataclass
 class Lowered:
     """A lowered graph: the ``program``, the ``constants`` and named ``dims``
-    to pass after the inputs, which outputs are 0-d, and the messages for
-    out-of-range indices (``index_errors[code] = (node, limit node)``)."""
+    to pass after the inputs (0-d inputs and constants as scalars), which
+    outputs are 0-d (returned as scalars), and the messages for out-of-range
+    indices (``index_errors[code] = (node, limit)``)."""
     program: Program
     constants: list
     dims: list
@@ -89,20 +92,27 @@ class Lowering:
         self.dims = sorted(symbols, key=lambda s: s.name)
         self.dim_params = {s: sympy.Symbol(f"n{k}", integer=True)
                            for k, s in enumerate(self.dims)}
-        self.params, self.constants, self.values = [], [], {}
+        self.params, self.constants, self.values, self.scalars = [], [], {}, {}
         for k, x in enumerate(inputs):
-            self.values[x] = f"x{k}"
-            self.params.append(f"x{k}")
+            self.param(x, f"x{k}")
         for node in self.order:
             if isinstance(node.op, ops.Constant):
-                self.values[node] = f"c{len(self.constants)}"
-                self.params.append(self.values[node])
-                self.constants.append(np.ascontiguousarray(node.op.value))
+                self.param(node, f"c{len(self.constants)}")
+                value = node.op.value
+                self.constants.append(value[()] if value.ndim == 0 else
+                                      np.ascontiguousarray(value))
         self.params += [str(self.dim_params[s]) for s in self.dims]
         self.statements, self.fresh, self.index_errors = [], set(), []
         self._count = 0
 
     # -- names, sizes, buffers ------------------------------------------------
+
+    def param(self, node, name):
+        self.params.append(name)
+        if node.ndim == 0:
+            self.scalars[node] = name
+        else:
+            self.values[node] = name
 
     def name(self, prefix):
         self._count += 1
@@ -132,6 +142,8 @@ class Lowering:
             self.statements.append(Reshape(name, source, self.sizes(node.shape)))
         elif isinstance(op, ops.DimSize):
             name = self.alloc(node, fill=self.size(op.dim))
+        elif node in self.scalars:
+            name = self.alloc(node, fill=sympy.Symbol(self.scalars[node]))
         else:  # a transpose or broadcast needed as a whole array: copy it
             name = self.alloc(node)
             loop = _LoopBuilder(node.shape)
@@ -146,6 +158,8 @@ class Lowering:
         """A scalar symbol holding ``node`` at subscript ``index`` inside ``loop``."""
         if node in loop.scalars and index == loop.identity():
             return loop.scalars[node]
+        if node in self.scalars:
+            return self.scalars[node]
         op = node.op
         if isinstance(op, ops.Broadcast):
             base = node.inputs[0]
@@ -194,11 +208,13 @@ class Lowering:
         loop = _LoopBuilder(step.shape)
         for node in step.members:
             if is_pointwise(node):
+                formula = stabilised(node.op.formula)
+                used = [p in formula.expr.free_symbols for p in formula.variables]
                 args = [self.access(loop, i, loop.identity() if i.shape == step.shape
-                                    else _broadcast_index(i.shape, step.shape))
-                        for i in node.inputs]
-                sym = self.compute(loop, stabilised(node.op.formula), args, node.dtype,
-                                   [i.dtype for i in node.inputs])
+                                    else _broadcast_index(i.shape, step.shape)) if u else ""
+                        for i, u in zip(node.inputs, used)]
+                sym = self.compute(loop, formula, args, node.dtype,
+                                   [i.dtype for i, u in zip(node.inputs, used) if u])
                 loop.scalars[node] = sym
                 if self.needs_array(node, fused):
                     self.values[node] = self.alloc(node)
@@ -427,7 +443,14 @@ class Lowering:
                 self.kernel(step)
         results, returned = [], set()
         for node in self.outputs:
+            if node in self.scalars:
+                results.append(self.scalars[node])
+                continue
             name = self.value(node)
+            if node.ndim == 0:
+                results.append(self.name("s"))
+                self.statements.append(Item(results[-1], name))
+                continue
             if name not in self.fresh or name in returned:
                 copy = self.name("b")
                 self.statements.append(Copy(copy, name))
@@ -435,7 +458,8 @@ class Lowering:
             returned.add(name)
             results.append(name)
         program = Program(tuple(self.params), tuple(self.statements), tuple(results))
-        return Lowered(program, self.constants, self.dims, [o.ndim == 0 for o in self.outputs],
+        return Lowered(program, self.constants, self.dims,
+                       [np.dtype(o.dtype).type if o.ndim == 0 else None for o in self.outputs],
                        self.index_errors)
 
 
@@ -446,6 +470,6 @@ def lower(inputs, outputs):
     >>> x = sg.vector("x", "n")
     >>> lowered = lower([x], [sg.exp(x).sum()])
     >>> lowered.program.params, len(lowered.program.statements)
-    (('x0', 'n0'), 2)
+    (('x0', 'n0'), 3)
     """
     return Lowering(list(inputs), list(outputs)).lower()

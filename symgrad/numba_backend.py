@@ -39,14 +39,14 @@ class NumbaProgram:
     def __call__(self, arrays, bindings):
         """Run with checked ``arrays`` (in inputs order); returns fresh output arrays
         (NumPy scalars for 0-d outputs)."""
-        args = [np.ascontiguousarray(a) for a in arrays]
+        args = [a[()] if a.ndim == 0 else np.ascontiguousarray(a) for a in arrays]
         args += self.constants
         args += [bindings[d] for d in self.dims]
         try:
             outs = self.function(*args)
         except IndexError as e:
             raise self._index_error(e) from None
-        return [o[0] if scalar else o for o, scalar in zip(outs, self.scalar_outputs)]
+        return [o if scalar is None else scalar(o) for o, scalar in zip(outs, self.scalar_outputs)]
 
     def _index_error(self, error):
         if len(error.args) != 3 or not isinstance(error.args[0], int):
