@@ -307,3 +307,20 @@ def test_sparse_grad_equals_the_dense_gradient():
         sg.optim.sparse_grad(cost + sg.nn.l2(E), E)
     with pytest.raises(sg.DisconnectedInputError):
         sg.optim.sparse_grad(sg.sum(w), E)
+
+
+@pytest.mark.parametrize("make", [lambda: sg.optim.SGD(lr=0.1), lambda: sg.optim.Adagrad(),
+                                  lambda: sg.optim.SparseAdam()],
+                         ids=["SGD", "Adagrad", "SparseAdam"])
+def test_row_wise_steps_allocate_nothing_vocabulary_sized(make):
+    import tracemalloc
+    rng = np.random.default_rng(0)
+    p = {"E": np.zeros((20000, 50))}                       # 8 MB
+    g = SparseRows(rng.integers(0, 20000, size=100), rng.normal(size=(100, 50)), (20000, 50))
+    opt = make()
+    opt.step(p, {"E": g})                                  # the first step creates the state
+    tracemalloc.start()
+    opt.step(p, {"E": g})
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 500_000, f"a sparse step allocated {peak} bytes"

@@ -22,6 +22,14 @@ def _label(key):
     return repr(key.name) if isinstance(key, Expr) else repr(key)
 
 
+def _zeros(state, name, p):
+    """``state[name]``, created as zeros like ``p`` on first use (only then: a
+    vocabulary-sized allocation per step would defeat sparse updates)."""
+    if name not in state:
+        state[name] = np.zeros_like(p)
+    return state[name]
+
+
 def _check_hyper(name, value, ok, need):
     if not ok:
         raise ValueError(f"{name} must be {need}, got {value!r}")
@@ -152,7 +160,7 @@ class Adagrad(Optimizer):
         return self.weight_decay == 0
 
     def _update(self, p, rows, g, state):
-        total = state.setdefault("sum", np.zeros_like(p))
+        total = _zeros(state, "sum", p)
         total[rows] += g * g
         p[rows] -= self.lr * (g / (np.sqrt(total[rows]) + self.eps))
 
@@ -174,7 +182,7 @@ class RMSprop(Optimizer):
         self.eps = _check_hyper("eps", eps, eps >= 0, ">= 0")
 
     def _update(self, p, rows, g, state):
-        v = state.setdefault("square_avg", np.zeros_like(p))
+        v = _zeros(state, "square_avg", p)
         v *= self.alpha
         v += (1 - self.alpha) * g * g
         p[rows] -= self.lr * (g / (np.sqrt(v) + self.eps))
@@ -208,8 +216,8 @@ class Adam(Optimizer):
     def _update(self, p, rows, g, state):
         (b1, b2), t = self.betas, state.get("step", 0) + 1
         state["step"] = t
-        m = state.setdefault("exp_avg", np.zeros_like(p))
-        v = state.setdefault("exp_avg_sq", np.zeros_like(p))
+        m = _zeros(state, "exp_avg", p)
+        v = _zeros(state, "exp_avg_sq", p)
         m += (1 - b1) * (g - m)
         v *= b2
         v += (1 - b2) * g * g
@@ -244,8 +252,8 @@ class SparseAdam(Optimizer):
     def _update(self, p, rows, g, state):
         (b1, b2), t = self.betas, state.get("step", 0) + 1
         state["step"] = t
-        m = state.setdefault("exp_avg", np.zeros_like(p))
-        v = state.setdefault("exp_avg_sq", np.zeros_like(p))
+        m = _zeros(state, "exp_avg", p)
+        v = _zeros(state, "exp_avg_sq", p)
         m_rows, v_rows = m[rows], v[rows]      # copies for row indices, views for ...
         m_rows += (1 - b1) * (g - m_rows)
         v_rows += (1 - b2) * (g * g - v_rows)
