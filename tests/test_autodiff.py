@@ -385,6 +385,7 @@ def test_gradient_graph_grows_linearly_with_the_chain():
     assert counts[1000] / counts[250] < 4 * 1.25, counts
 
 
+@pytest.mark.slow  # about 10 s: build, differentiate and evaluate 20,000 ops
 def test_chain_of_20000_ops_does_not_hit_the_recursion_limit():
     x = sg.vector("x", 3)
     cost = _chain(x, 20000).sum()
