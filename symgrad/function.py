@@ -8,9 +8,9 @@ import numpy as np
 
 from .autodiff import grad
 from .errors import ShapeError
-from .graph import Expr, free_inputs
+from .graph import Expr, free_inputs, toposort
 from .numpy_backend import NumpyProgram
-from .ops import Input
+from .ops import DimSize, Input
 from .types import shape_str
 
 BACKENDS = ("numba", "numpy")
@@ -50,6 +50,21 @@ def _bind_argument(var, value, bindings, binders):
     return view
 
 
+def _check_dimensions_bound(inputs, outputs):
+    """Every named dimension the graph uses must come from an input's shape."""
+    bound = {d for x in inputs for d in x.shape if not isinstance(d, int)}
+    bound = set().union(*(d.free_symbols for d in bound))
+    for node in toposort(outputs):
+        used = set().union(*(d.free_symbols for d in node.shape if not isinstance(d, int)))
+        if isinstance(node.op, DimSize):
+            used.add(node.op.dim)
+        unbound = used - bound
+        if unbound:
+            names = ", ".join(sorted(map(str, unbound)))
+            raise ValueError(f"{node.describe()} uses the named dimension(s) {names}, which no "
+                             f"input's shape has; add an input with that dimension to `inputs`")
+
+
 class Function:
     """A callable made by :func:`function`: checks arguments, runs the backend.
 
@@ -79,6 +94,7 @@ class Function:
         if missing:
             raise ValueError("the outputs depend on inputs not listed in `inputs`: "
                              + ", ".join(x.describe() for x in missing))
+        _check_dimensions_bound(self.inputs, self.outputs)
         self._names = {x.name: i for i, x in enumerate(self.inputs)}
         if backend == "numba":
             from .numba_backend import NumbaProgram  # imports Numba only when needed
@@ -173,6 +189,9 @@ def evaluate(expr, values=None, backend="numpy"):
     """
     values = dict(values or {})
     needed = free_inputs([expr] if isinstance(expr, Expr) else list(expr))
+    # variables given but not needed still bind their named dimensions
+    needed += [x for x in values if isinstance(x, Expr) and isinstance(x.op, Input)
+               and x not in set(needed)]
     args = []
     for x in needed:
         if x not in values and x.name not in values:
