@@ -25,7 +25,7 @@ from .tensor_ops import (broadcast_to, concatenate, dot, einsum, gather, matmul,
                          pick, reshape, stack, sum, transpose)
 from . import nn
 from . import optim
-from .train import Trainer, train
+from .training import Trainer, train
 
 __version__ = "0.1.0"
 
