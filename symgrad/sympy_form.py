@@ -29,6 +29,7 @@ from sympy import (HadamardPower, HadamardProduct, ImmutableMatrix, MatrixExpr, 
                    OneMatrix, Trace)
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.dotproduct import DotProduct
+from sympy.matrices.expressions.matexpr import MatrixElement
 
 from .graph import toposort
 from .ops import (ArgOneHot, Broadcast, Concatenate, Constant, Contract, DimSize, Elemwise,
@@ -484,39 +485,74 @@ def user_names(roots):
             if n._name is not None and not _is_leaf(n) and n not in roots}
 
 
+def _matrix_node(node, forms, stops, root):
+    """The scalar/matrix form of one node given its inputs' ``forms``."""
+    if node in stops and node is not root:
+        return symbol_for(stops[node], node.shape)
+    if isinstance(node.op, Input):
+        return symbol_for(node.op.name, node.shape)
+    if isinstance(node.op, DimSize):
+        return node.op.dim
+    if isinstance(node.op, Constant):
+        return _constant_matrix(node)
+    if node.ndim == 0 and isinstance(node.op, Elemwise) and \
+            all(not isinstance(forms[x], MatrixExpr) for x in node.inputs):
+        return display_formula(node.op.formula).xreplace(
+            dict(zip(node.op.formula.variables, (forms[x] for x in node.inputs))))
+    return _matrix_form(node, forms)
+
+
+def _matrix_forms(nodes, root, stops):
+    """{node: form} for the ``nodes`` (in topological order) that have a scalar
+    or matrix form, as have all their inputs."""
+    forms = {}
+    for node in nodes:
+        stop = node in stops and node is not root
+        if not stop and any(x not in forms for x in node.inputs):
+            continue
+        try:
+            forms[node] = _matrix_node(node, forms, stops, root)
+        except NoMatrixForm:
+            pass
+    return forms
+
+
 def matrix_form(root, stops):
     """The scalar/matrix form of ``root`` with ``stops`` {node: name} as symbols;
     raises NoMatrixForm when some node has none."""
     forms = {}
     for node in _nodes_until(root, stops):
-        if node in stops and node is not root:
-            forms[node] = symbol_for(stops[node], node.shape)
-        elif isinstance(node.op, Input):
-            forms[node] = symbol_for(node.op.name, node.shape)
-        elif isinstance(node.op, DimSize):
-            forms[node] = node.op.dim
-        elif isinstance(node.op, Constant):
-            forms[node] = _constant_matrix(node)
-        elif node.ndim == 0 and all(not isinstance(forms[x], MatrixExpr) for x in node.inputs) \
-                and isinstance(node.op, Elemwise):
-            forms[node] = display_formula(node.op.formula).xreplace(
-                dict(zip(node.op.formula.variables, (forms[x] for x in node.inputs))))
-        else:
-            forms[node] = _matrix_form(node, forms)
+        forms[node] = _matrix_node(node, forms, stops, root)
     return forms[root]
+
+
+def _element(form, idx):
+    """The entry at ``idx`` of a scalar, vector (a column) or matrix form, unexpanded."""
+    uniform = _uniform(form)
+    if not idx or not isinstance(uniform, MatrixExpr):
+        return uniform
+    if isinstance(form, MatrixSymbol):
+        return sympy.IndexedBase(sympy.Symbol(form.name))[idx]
+    return MatrixElement(form, idx[0], idx[1] if len(idx) == 2 else 0)
 
 
 def indexed_form(root, stops):
     """The element of ``root`` at symbolic indices: ``Lambda((i, ...), body)``
-    (a plain expression for 0-d), with ``Sum`` and ``Indexed``."""
+    (a plain expression for 0-d), with ``Sum`` and ``Indexed``; parts of the
+    graph that have a matrix form appear as entries of it, ``(W x)[i, 0]``."""
+    nodes = _nodes_until(root, stops)
+    matrices = _matrix_forms(nodes, root, stops)
     reader = _IndexedReader()
-    for node in _nodes_until(root, stops):
+    for node in nodes:
         if node in stops and node is not root:
             reader.leaf(node, symbol_for(stops[node], node.shape, indexed=True))
         elif isinstance(node.op, Input):
             reader.leaf(node, symbol_for(node.op.name, node.shape, indexed=True))
         elif isinstance(node.op, DimSize):
             reader.forms[node] = ((), node.op.dim)
+        elif node in matrices and not isinstance(node.op, Constant):
+            idx = reader.indices.fresh(node.ndim)
+            reader.forms[node] = (idx, _element(matrices[node], idx))
         else:
             reader.read(node)
     idx, body = reader.forms[root]

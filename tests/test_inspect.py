@@ -6,6 +6,7 @@ import pytest
 import sympy
 from sympy import HadamardPower, HadamardProduct, MatMul, MatrixSymbol, OneMatrix
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
+from sympy.matrices.expressions.matexpr import MatrixElement
 
 import symgrad as sg
 
@@ -88,6 +89,9 @@ def numeric_matrix(form, values, dims):
 def numeric_indexed(form, values, dims, shape):
     """An indexed form ``Lambda(indices, element)`` evaluated element by element."""
     form = form.xreplace(_dims(dims))
+    form = form.xreplace({s: sympy.ImmutableMatrix(np.asarray(values[s.name], float)
+                                                   .reshape(s.shape))
+                          for s in form.atoms(MatrixSymbol)})  # entries of matrix parts
     out = np.empty(shape)
     for idx in np.ndindex(*shape):
         e = form(*idx).doit() if idx else form.doit()
@@ -273,3 +277,19 @@ def test_name_attribute_is_settable():
     h = sg.tanh(sg.vector("v", 2))
     h.name = "h"
     assert h.name == "h"
+
+
+def test_indexed_form_keeps_matrix_parts_as_entries():
+    A, v = sg.matrix("A", 3, 2), sg.vector("v", 2)
+    idx = sg.vector("idx", 4, dtype="int64")
+    picked = sg.tanh(A @ v)[idx]  # a gather: no matrix form, but A v has one
+    g = sg.grad((picked * picked).sum(), v)
+    form = picked.to_sympy()
+    assert isinstance(form, sympy.Lambda) and form.has(MatrixElement)
+    rng = np.random.default_rng(8)
+    vals = {"A": rng.normal(size=(3, 2)), "v": rng.normal(size=2), "idx": np.array([2, 0, 2, 1])}
+    t = np.tanh(vals["A"] @ vals["v"])
+    np.testing.assert_allclose(numeric_indexed(form, vals, {}, (4,)), t[vals["idx"]], rtol=1e-12)
+    counts = np.bincount(vals["idx"], minlength=3)
+    want = vals["A"].T @ (2 * counts * t * (1 - t ** 2))
+    np.testing.assert_allclose(numeric_indexed(g.to_sympy(), vals, {}, (2,)), want, rtol=1e-12)
