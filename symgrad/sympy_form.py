@@ -9,9 +9,11 @@ Three forms, tried in this order:
   matrix product, outer product, transpose or sum (``Contract "ab,b->a"`` is
   ``W x``, ``"a,b->ab"`` is ``d xᵀ``), an elementwise formula as sums,
   Hadamard products and powers and elementwise functions of its arguments.
-* Anything else (gathers, reshapes, rank-3 tensors, formulas with no matrix
-  reading) gives an indexed form: ``Lambda((i, j), body)`` whose body is the
-  element at (i, j), written with ``Indexed`` and ``Sum``.
+* Anything else (gathers, reshapes, max, rank-3 tensors, formulas with no
+  matrix reading) gives an indexed form: ``Lambda((i, j), body)`` whose body
+  is the element at (i, j), written with ``Indexed`` and ``Sum``; the parts
+  of the graph that do have a matrix form appear as its entries,
+  ``(W x)[i, 0]``, which keeps the formula short.
 
 Named nodes (``h.name = "h"``, or the ``names`` mapping) stay symbols, so a
 large graph reads as a few definitions (see ``printing.py``). The zero-upstream
