@@ -109,7 +109,7 @@ def _statement(w, indent, st, accs):
         value = instantiate(result, st.args, st.sym)
         w.add(indent, f"{st.sym} = np.{st.dtype}({value})" if st.cast else f"{st.sym} = {value}")
     elif isinstance(st, CheckBounds):
-        w.add(indent, f"if {st.sym} < 0 or {st.sym} >= {size(st.limit)}:")
+        w.add(indent, f"if ({st.sym} < 0) | ({st.sym} >= {size(st.limit)}):")
         w.add(indent + 1, f"raise IndexError({st.code}, {st.sym}, {size(st.limit)})")
     else:
         target = accs.get(st) or _subscript(st.array, st.index, None)
@@ -117,8 +117,8 @@ def _statement(w, indent, st, accs):
             w.add(indent, f"{target} {st.mode} {st.sym}")
         else:
             op = ">" if st.mode == "max" else "<"
-            w.add(indent, f"if {st.sym} {op} {target} or {st.sym} != {st.sym}:")
-            w.add(indent + 1, f"{target} = {st.sym}")
+            w.add(indent, f"{target} = select(({st.sym} {op} {target}) | ({st.sym} != {st.sym}), "
+                          f"{st.sym}, {target})")
 
 
 def _arg_one_hot(w, indent, st):
@@ -138,12 +138,13 @@ def _arg_one_hot(w, indent, st):
     body = inner + len(st.axes)
     op = ">" if st.kind == "max" else "<"
     w.add(body, f"{value} = {st.source}[{', '.join(f'i{a}' for a in range(st.ndim))}]")
-    w.add(body, f"if not {found} or {value} {op} {best} or ({value} != {value} and "
-                f"{best} == {best}):")
-    w.add(body + 1, f"{found} = True")
-    w.add(body + 1, f"{best} = {value}")
+    take = f"{st.name}_take"
+    w.add(body, f"{take} = (not {found}) | ({value} {op} {best}) | (({value} != {value}) & "
+                f"({best} == {best}))")
+    w.add(body, f"{found} = True")
+    w.add(body, f"{best} = select({take}, {value}, {best})")
     for a in st.axes:
-        w.add(body + 1, f"{st.name}_b{a} = i{a}")
+        w.add(body, f"{st.name}_b{a} = select({take}, i{a}, {st.name}_b{a})")
     index = ", ".join(f"{st.name}_b{a}" if a in st.axes else f"i{a}" for a in range(st.ndim))
     w.add(inner, f"if {found}:")
     w.add(inner + 1, f"{st.name}[{index}] = 1")
