@@ -90,6 +90,20 @@ def _number(value):
     return sympy.Float(value)
 
 
+class InnerProduct(DotProduct):
+    """uᵀ v as a scalar; unlike SymPy's DotProduct it is not rewritten as a
+    ``Sum`` when a product containing it is built, only written out by
+    ``.doit()`` once the sizes are numbers."""
+
+    is_commutative = True
+
+    def doit(self, **hints):
+        a, b = (arg.doit(**hints) for arg in self.args)
+        if all(sympy.sympify(d).is_Integer for d in a.shape + b.shape):
+            return DotProduct(a.as_explicit(), b.as_explicit()).doit()
+        return InnerProduct(a, b)
+
+
 def _as_scalar(m):
     """A 1×1 matrix expression as a scalar: a dot product where it reads as one."""
     if isinstance(m, sympy.MatMul):
@@ -97,7 +111,7 @@ def _as_scalar(m):
         coeff = sympy.Mul(*[f for f in m.args if not isinstance(f, MatrixExpr)])
         if len(factors) >= 2 and factors[0].shape[0] == 1:
             rest = factors[1] if len(factors) == 2 else sympy.MatMul(*factors[1:])
-            return coeff * DotProduct(factors[0].T, rest)
+            return coeff * InnerProduct(factors[0].T, rest)
     return Trace(m)
 
 
@@ -155,6 +169,8 @@ def _elementwise_matrix(body, args):
         if inner is not None and inner.free_symbols >= {p}:
             return ElementwiseApplyFunction(sympy.Lambda(p, body.func(p)),
                                             _elementwise_matrix(inner, args))
+        if body.has(sympy.Piecewise):  # SymPy folds a Piecewise out of a Lambda: keep it indexed
+            raise NoMatrixForm(f"no matrix reading of {body}")
         scalars = {q: v for q, v in args.items() if q != p}
         return ElementwiseApplyFunction(sympy.Lambda(p, body.xreplace(scalars)), args[p])
     raise NoMatrixForm(f"no matrix reading of {body}")
@@ -243,10 +259,15 @@ def _uniform(form):
     elementwise formula then reads ``c x`` instead of ``(c 𝟙)∘x``."""
     if isinstance(form, OneMatrix):
         return sympy.Integer(1)
+    if isinstance(form, sympy.ZeroMatrix):
+        return sympy.Integer(0)
+    if form == sympy.Identity(1):
+        return sympy.Integer(1)
     if isinstance(form, sympy.MatMul):
         coeff, factors = form.as_coeff_matrices()
-        if factors and all(isinstance(f, OneMatrix) for f in factors):
-            return coeff * sympy.Mul(*(f.shape[1] for f in factors[:-1]))
+        ones = [f for f in factors if f != sympy.Identity(1)]
+        if all(isinstance(f, OneMatrix) for f in ones):
+            return coeff * sympy.Mul(*(f.shape[1] for f in ones[:-1]))
     return form
 
 
@@ -298,6 +319,34 @@ def _constant_matrix(node):
 
 
 # ---------------------------------------------------------------- indexed reading
+
+class Reduction(sympy.Function):
+    """``max(body, (k, 0, n - 1), ...)``: the max (min, first argmax, first
+    argmin) of ``body`` over the index limits; ``.doit()`` evaluates it once
+    the limits and the body are numbers."""
+
+    def doit(self, **hints):
+        body, *limits = self.args
+        ranges = [range(int(lo), int(hi) + 1) for _, lo, hi in limits
+                  if lo.is_Integer and hi.is_Integer]
+        if len(ranges) != len(limits):
+            return self
+        points = list(itertools.product(*ranges))
+        values = [body.xreplace({lim[0]: k for lim, k in zip(limits, p)}).doit() for p in points]
+        if not all(v.is_number for v in values):
+            return self
+        pick = (max if self.func.__name__.endswith("max") else min)(
+            range(len(values)), key=lambda k: (float(values[k]), -k) if self.func.__name__
+            .endswith("max") else (float(values[k]), k))
+        if self.func.__name__.startswith("arg"):
+            point = points[pick]
+            return sympy.Integer(point[0]) if len(point) == 1 else sympy.Tuple(*point)
+        return values[pick]
+
+
+REDUCTIONS = {name: type(name, (Reduction,), {}) for name in ("max", "min", "argmax", "argmin")}
+
+
 
 class _Indices:
     """Fresh integer index symbols, renamed i, j, k, ... at the end."""
@@ -396,8 +445,8 @@ class _IndexedReader:
             inner = tuple(next(full) if a in op.axes else (next(kept) if kept else idx[a])
                           for a in range(x.ndim))
             limits = self.limits(red, [x.shape[a] for a in op.axes])
-            chosen = sympy.Function(op.kind if isinstance(op, Reduce) else "arg" + op.kind)(
-                self.at(x, inner), *(sympy.Tuple(*lim) for lim in limits))
+            name = op.kind if isinstance(op, Reduce) else "arg" + op.kind
+            chosen = REDUCTIONS[name](self.at(x, inner), *(sympy.Tuple(*lim) for lim in limits))
             if isinstance(op, Reduce):
                 return chosen
             target = [idx[a] for a in op.axes]
@@ -595,7 +644,7 @@ def to_sympy(expr, names=None, expand=False):
     >>> h = sg.tanh(W @ v + b)
     >>> h.name = "h"
     >>> (h * h).sum().to_sympy()
-    DotProduct(1, HadamardPower(h, 2))
+    InnerProduct(1, HadamardPower(h, 2))
     >>> sg.reshape(W, (-1,)).to_sympy()
     Lambda(i, W[Mod(floor(i/n), m), Mod(i, n)])
     """

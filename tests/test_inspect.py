@@ -188,7 +188,6 @@ MATRIX_CASES = [  # (name, builder(A, B, v, w), numpy reference)
     ("row scaling", lambda A, B, v, w: A * w.reshape((2, 1)) - 1.5,
      lambda A, B, v, w: A * w[:, None] - 1.5),
     ("frobenius", lambda A, B, v, w: (A * A).sum(), lambda A, B, v, w: (A * A).sum()),
-    ("relu of product", lambda A, B, v, w: sg.relu(A @ v), lambda A, B, v, w: np.maximum(A @ v, 0)),
     ("gradient of a quadratic form", lambda A, B, v, w: sg.grad(sg.dot(w, A @ sg.sin(v)), v),
      lambda A, B, v, w: np.cos(v) * (A.T @ w)),
 ]
@@ -293,3 +292,25 @@ def test_indexed_form_keeps_matrix_parts_as_entries():
     counts = np.bincount(vals["idx"], minlength=3)
     want = vals["A"].T @ (2 * counts * t * (1 - t ** 2))
     np.testing.assert_allclose(numeric_indexed(g.to_sympy(), vals, {}, (2,)), want, rtol=1e-12)
+
+
+def test_softmax_cross_entropy_gradient_indexed_form_is_correct():
+    Z, labels = sg.matrix("Z", 2, 3), sg.vector("labels", 2, dtype="int64")
+    g = sg.grad(sg.nn.softmax_cross_entropy(Z, labels), Z)
+    form = g.to_sympy()
+    assert isinstance(form, sympy.Lambda) and "max(" in str(form)
+    vals = {"Z": np.array([[0.5, -1.0, 2.0], [3.0, 3.0, -2.0]]), "labels": np.array([2, 0])}
+    p = np.exp(vals["Z"] - vals["Z"].max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    want = (p - np.eye(3)[vals["labels"]]) / 2
+    np.testing.assert_allclose(numeric_indexed(form, vals, {}, (2, 3)), want, rtol=1e-12)
+
+
+def test_piecewise_of_a_matrix_product_is_indexed_over_its_entries():
+    A, v = sg.matrix("A", 2, 3), sg.vector("v", 3)
+    form = sg.relu(A @ v).to_sympy()
+    assert isinstance(form, sympy.Lambda) and form.has(MatrixElement) and not form.has(sympy.Sum)
+    rng = np.random.default_rng(9)
+    vals = {"A": rng.normal(size=(2, 3)), "v": rng.normal(size=3)}
+    np.testing.assert_allclose(numeric_indexed(form, vals, {}, (2,)),
+                               np.maximum(vals["A"] @ vals["v"], 0), rtol=1e-12)
