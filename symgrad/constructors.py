@@ -1,5 +1,6 @@
 """Leaves of a graph: variables (with fixed or named dimensions) and constants."""
 import numpy as np
+import sympy
 
 from .graph import Expr, fresh_uid
 from .ops import Constant, DimSize, Input
@@ -74,8 +75,23 @@ def constant(value, dtype=None):
 
 
 def dim_size(d):
-    """The size of dimension ``d`` as a 0-d int64 expression (a number for a fixed one)."""
+    """The size of dimension ``d`` as a 0-d int64 expression (a number for a fixed one).
+
+    A size computed from named dimensions (``m*n`` after a reshape) is that
+    formula of the named sizes: a ``DimSize`` leaf is always one named dimension.
+
+    >>> import symgrad as sg
+    >>> M = sg.matrix("M", "m", "n")
+    >>> int(sg.function([M], sg.dim_size(M.reshape((-1,)).shape[0]), backend="numpy")(
+    ...     [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]))
+    6
+    """
+    from .elementwise import apply
     d = as_dim(d)
     if isinstance(d, int):
         return constant(d)
-    return Expr(DimSize(d), (), "int64", ())
+    if isinstance(d, sympy.Symbol):
+        return Expr(DimSize(d), (), "int64", ())
+    named = sorted(d.free_symbols, key=str)
+    formula = sympy.Lambda(tuple(named), d)
+    return apply(formula, [dim_size(s) for s in named], f"size({d})", dtype="int64")
