@@ -50,7 +50,7 @@ def _index_depth(index, depth):
     d = 0
     for entry in index:
         if isinstance(entry, ByValue):
-            d = max(d, depth[entry.sym])
+            d = max(d, depth.get(entry.sym, 0))
         elif entry.var is not None:
             d = max(d, entry.var + 1)
     return d
@@ -74,7 +74,7 @@ def _loop(w, indent, loop, dtypes):
         elif isinstance(st, Compute):
             d = max((depth.get(a, 0) for a in st.args), default=0)
         elif isinstance(st, CheckBounds):
-            d = depth[st.sym]
+            d = depth.get(st.sym, 0)
         elif st.mode != "=" and all(not isinstance(e, ByValue) and e.var is None
                                     for e in st.index):
             accumulators.append(st)
