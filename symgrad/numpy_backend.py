@@ -10,6 +10,7 @@ import numpy as np
 import scipy.special
 import sympy
 
+from .errors import ShapeError
 from .graph import toposort
 from .rewrites import stabilise
 from .types import resolve_dim
@@ -48,7 +49,14 @@ def _contract(node, args, bindings):
 
 
 def _reduce(node, args, bindings):
-    return getattr(np, node.op.kind)(args[0], axis=node.op.axes)
+    x = args[0]
+    empty = [a for a in node.op.axes if x.shape[a] == 0]
+    if empty:
+        source = node.inputs[0]
+        raise ShapeError(f"{node.op.kind} over the empty axis {empty[0]} of "
+                         f"{source.describe()}: the axis has size 0 in this call, and "
+                         f"{node.op.kind} has no value over nothing; pass a non-empty array")
+    return getattr(np, node.op.kind)(x, axis=node.op.axes)
 
 
 def _arg_one_hot(node, args, bindings):
