@@ -111,11 +111,24 @@ def apply(formula, args, name, dtype=None):
     body = body.xreplace({f: sympy.Integer(int(f)) for f in body.atoms(sympy.Float)
                           if float(f).is_integer()})
     shape = broadcast_shapes([a.shape for a in unique], [a.name for a in unique])
-    if body == new_ps[0] and len(unique) == 1 and unique[0].dtype == dtype:
-        return unique[0]
-    node = Expr(Elemwise(sympy.Lambda(new_ps, body), name, as_dtype(dtype)), tuple(unique),
-                dtype, shape)
-    return rewrite_graph(node)
+    # arguments the formula does not use only contribute their shape
+    used = [a for a, p in zip(unique, new_ps) if p in body.free_symbols]
+    if len(used) < len(unique):
+        body = body.xreplace({p: q for p, q in zip(
+            [p for p in new_ps if p in body.free_symbols], params(len(used)))})
+    if not used:
+        out = constant(complex(body).real, dtype=dtype)
+    elif body == new_ps[0] and len(used) == 1 and used[0].dtype == dtype:
+        out = used[0]
+    else:
+        used_shape = broadcast_shapes([a.shape for a in used], [a.name for a in used])
+        formula = sympy.Lambda(params(len(used)), body)
+        out = rewrite_graph(Expr(Elemwise(formula, name, as_dtype(dtype)), tuple(used), dtype,
+                                 used_shape))
+    if out.shape != shape:
+        from .tensor_ops import broadcast_to
+        out = broadcast_to(out, shape)
+    return out
 
 
 class ElementwiseFunction:

@@ -143,7 +143,8 @@ class LocalGradient:
             rows.append(("local", _join(f"{self._partial(y, xname, k)} = ", local,
                                         nums["local"][k] if nums else None,
                                         f"linear map ({self.node.op.label})")))
-            down = sympy_form(self.downstream[k], {**stops, self.upstream: self.upstream_name})
+            down = (sympy.Symbol(self.upstream_name) if self.downstream[k] is self.upstream
+                    else sympy_form(self.downstream[k], {**stops, self.upstream: self.upstream_name}))
             lhs = f"∂{self.cost_name}/∂{xname} = upstream × local = "
             rows.append(("downstream", _join(lhs, down, nums["downstream"][k] if nums else None)))
         return rows
