@@ -29,7 +29,9 @@ def window_model(seed=0):
     idx = sg.vector("idx", window, dtype="int64")
     W, b, u = sg.matrix("W", hidden, window * dim), sg.vector("b", hidden), sg.vector("u", hidden)
     x = E[idx].reshape((window * dim,))
+    x.name = "x"
     h = sg.tanh(W @ x + b)
+    h.name = "h"
     s = sg.dot(u, h)
     gE, gW, gb = sg.grad(s, [E, W, b])
     rng = np.random.default_rng(seed)
@@ -42,6 +44,8 @@ def window_model(seed=0):
     delta = vals[u] * (1 - hv ** 2)
     same = (np.allclose(gWv, np.outer(delta, xv)) and np.allclose(gbv, delta))
     print("window model s = u . tanh(W x + b), x = E[idx] flattened, idx = [3, 7, 3, 0, 11]")
+    print("  derived gradients:")
+    print("    " + sg.pretty({"s": s, "∂s/∂W": gW, "∂s/∂b": gb}).replace("\n", "\n    "))
     print(f"  s = {float(sv):.6f}; dS/dW has shape {gWv.shape}, equals delta x^T: {same}")
     rows = np.flatnonzero(np.abs(gEv).sum(axis=1))
     print(f"  dS/dE is nonzero only in rows {rows.tolist()} (word 3 appears twice: its "
