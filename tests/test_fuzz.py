@@ -226,10 +226,11 @@ def graphs(draw, max_ops=8):
     shapes = {"s": (), "v": (n,), "u": (3,), "M": (m, n), "A": (2, n), "T": (m, 1, n)}
     elements = st.builds(lambda t, sign: sign * t, st.floats(0.05, 1.5),
                          st.sampled_from([-1.0, 1.0]))
-    values = {name: np.array(draw(st.lists(elements, min_size=int(np.prod(shape)),
-                                           max_size=int(np.prod(shape)))),
-                             dtype=np.float64).reshape(shape)
-              for name, shape in shapes.items()}
+    # distinct irrational offsets: shrunk draws (all 0.5, say) must not tie by coincidence
+    jitter = iter(np.sqrt(np.arange(2.0, 200.0)) % 1 * 1e-2)
+    values = {name: np.array([t + next(jitter) for t in draw(st.lists(
+        elements, min_size=int(np.prod(shape)), max_size=int(np.prod(shape))))],
+        dtype=np.float64).reshape(shape) for name, shape in shapes.items()}
     values["idx"] = np.array(draw(st.lists(st.integers(0, m - 1), min_size=k, max_size=k)),
                              dtype=np.int64)
     values["lab"] = np.array(draw(st.lists(st.integers(0, n - 1), min_size=m, max_size=m)),
@@ -244,24 +245,29 @@ def _wrt(variables, cost):
     return [x for x in variables.values() if x.dtype == "float64" and x in used]
 
 
-def _finite_differences(f, values, name, h):
-    base = values[name]
-    out = np.zeros(base.shape)
+def _differences(f, values, name, h):
+    """Central, forward and backward differences of f along each element of values[name]."""
+    base, f0 = values[name], f(values)
+    central, forward, backward = (np.zeros(base.shape) for _ in range(3))
     for i in np.ndindex(base.shape):
         up, down = dict(values), dict(values)
         up[name], down[name] = base.copy(), base.copy()
         up[name][i] += h
         down[name][i] -= h
-        out[i] = (f(up) - f(down)) / (2 * h)
-    return out
+        fu, fd = f(up), f(down)
+        central[i], forward[i], backward[i] = (fu - fd) / (2 * h), (fu - f0) / h, (f0 - fd) / h
+    return central, forward, backward
 
 
 def _assert_matches_differences(f, values, name, derivative, scale, what):
-    """``derivative`` == d f / d values[name] wherever the differences are trustworthy."""
-    wide = _finite_differences(f, values, name, 1e-4)
-    narrow = _finite_differences(f, values, name, 1e-5)
+    """``derivative`` == d f / d values[name] wherever the differences are trustworthy:
+    central differences at two steps agree (no kink within a step) and the one-sided
+    slopes agree (not exactly on a kink, where every central difference averages them)."""
+    wide, _, _ = _differences(f, values, name, 1e-4)
+    narrow, forward, backward = _differences(f, values, name, 1e-5)
     tol = 1e-6 * scale + 1e-5 * np.abs(narrow)
-    smooth = np.abs(wide - narrow) <= tol  # differences agree: no kink within a step
+    smooth = (np.abs(wide - narrow) <= tol) & (
+        np.abs(forward - backward) <= 1e-3 * (scale + np.abs(narrow)))
     bad = smooth & (np.abs(derivative - narrow) > 10 * tol)
     assert not bad.any(), (f"{what} wrt {name}: derivative {derivative[bad]} but finite "
                            f"differences {narrow[bad]} at {np.argwhere(bad).tolist()}")
@@ -345,3 +351,22 @@ def test_mean_over_a_flattened_or_concatenated_named_dimension(backend):
     np.testing.assert_allclose(value, X.mean(), rtol=1e-15)
     np.testing.assert_allclose(g, np.full((2, 3), 1 / 6), rtol=1e-15)
     np.testing.assert_allclose(rows, np.concatenate([X, X]).mean(axis=0), rtol=1e-15)
+
+
+def test_ties_at_a_kink_are_not_mistaken_for_gradient_bugs():
+    # found by the fuzzer (a test bug, not a symgrad one): maximum(T, s) with T == s
+    # exactly; every central difference there is the average slope 1/2, while
+    # the gradient follows API.md's tie rule (all to the first argument)
+    T, s = sg.tensor("T", (1, 1, 1)), sg.scalar("s")
+    cost = sg.sum(sg.sin(sg.maximum(T, s) * 1.3 + 0.4))
+    f = Function([T, s], [cost] + sg.grad(cost, [T, s]), backend="numpy")
+    values = {"T": np.full((1, 1, 1), -0.5), "s": np.array(-0.5)}
+    _, gT, gs = f(values["T"], values["s"])
+    assert gT.item() == pytest.approx(1.3 * np.cos(1.3 * -0.5 + 0.4)) and gs == 0
+
+    def cost_at(vals):
+        return float(f(vals["T"], vals["s"])[0])
+    central, forward, backward = _differences(cost_at, values, "T", 1e-5)
+    assert central.item() == pytest.approx(gT.item() / 2, rel=1e-4)  # the averaged slope
+    assert forward.item() != pytest.approx(backward.item(), rel=1e-3)  # seen as a kink
+    _assert_matches_differences(cost_at, values, "T", gT, 1.0, "gradient")  # hence skipped
