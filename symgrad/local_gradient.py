@@ -21,7 +21,7 @@ from sympy.printing.pretty.stringpict import prettyForm, stringPict
 from .autodiff import VJP_RULES, backward
 from .derivatives import elemwise_vjp
 from .function import evaluate
-from .graph import free_inputs
+from .graph import free_inputs, toposort
 from .ops import Contract, Elemwise, Input
 from .printing import _pretty_form
 from .sympy_form import sympy_form, tidy
@@ -132,7 +132,7 @@ class LocalGradient:
         nums = self.numbers or {}
         y = self.names[self.node]
         rows = [("node", _join(f"{y} = ", node_form, nums.get("value"))),
-                ("upstream", _join(f"{self.upstream_name} = ", sympy_form(self.upstream, {}),
+                ("upstream", _join(f"{self.upstream_name} = ", sympy_form(self.upstream, self._named_inside(self.upstream)),
                                    nums.get("upstream")))]
         for k, x in enumerate(self.inputs):
             xname = self.names[x]
@@ -148,6 +148,14 @@ class LocalGradient:
             lhs = f"∂{self.cost_name}/∂{xname} = upstream × local = "
             rows.append(("downstream", _join(lhs, down, nums["downstream"][k] if nums else None)))
         return rows
+
+    def _named_inside(self, expr):
+        """Names to keep as symbols when printing ``expr``: the view's own and the
+        user's named nodes below ``expr``."""
+        named = {n: n.name for n in toposort([expr]) if n._name is not None}
+        named.update(self.names)
+        named.pop(expr, None)
+        return named
 
     def _partial(self, y, x, k):
         """∂y/∂x, or ∂y[i]/∂x[i, j] for a contraction (the local derivative per element)."""

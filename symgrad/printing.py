@@ -124,12 +124,19 @@ def readable(e):
 _SETTINGS = {"order": "none"}
 
 
+def _short_floats(e):
+    """Formulas keep 17 digits for exact evaluation; 12 are plenty to read."""
+    if not isinstance(e, sympy.Basic):
+        return e
+    return e.xreplace({f: sympy.Float(float(f), 12) for f in e.atoms(sympy.Float)})
+
+
 def _pretty_form(e):
-    return _PrettyPrinter({**_SETTINGS, "use_unicode": True})._print(readable(e))
+    return _PrettyPrinter({**_SETTINGS, "use_unicode": True})._print(readable(_short_floats(e)))
 
 
 def _latex_str(e):
-    return _LatexPrinter(_SETTINGS).doprint(readable(e))
+    return _LatexPrinter(_SETTINGS).doprint(readable(_short_floats(e)))
 
 
 # ---------------------------------------------------------------- definitions
