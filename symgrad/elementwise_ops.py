@@ -28,9 +28,11 @@ _sin = elementwise(lambda t: sympy.sin(t), name="sin")
 _cos = elementwise(lambda t: sympy.cos(t), name="cos")
 _tanh = elementwise(lambda t: sympy.tanh(t), name="tanh")
 _sqrt = elementwise(lambda t: sympy.sqrt(t), name="sqrt")
-_abs = elementwise(lambda t: Piecewise((t, t > 0), (-t, t < 0), (0, True)), name="abs")
+# the last piece is the one a nan takes (every comparison with nan is false): t itself,
+# so nan propagates as in NumPy and PyTorch
+_abs = elementwise(lambda t: Piecewise((-t, t < 0), (0, sympy.Eq(t, 0)), (t, True)), name="abs")
 _sigmoid = elementwise(lambda t: 1 / (1 + sympy.exp(-t)), name="sigmoid")
-_relu = elementwise(lambda t: Piecewise((t, t > 0), (0, True)), name="relu")
+_relu = elementwise(lambda t: Piecewise((0, t <= 0), (t, True)), name="relu")
 _leaky_relu = elementwise(lambda t, a: Piecewise((t, t > 0), (a * t, True)), name="leaky_relu")
 _prelu = elementwise(lambda t, a: Piecewise((t, t > 0), (a * t, True)), name="prelu")
 _hardtanh = elementwise(lambda t: Piecewise((-1, t <= -1), (1, t >= 1), (t, True)),
