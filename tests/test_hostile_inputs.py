@@ -147,6 +147,17 @@ def test_out_of_range_or_negative_gather_index_is_an_index_error(model, bad):
         _call_unchanged(model, args)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("bad", [3, -1, 2 ** 40])
+def test_out_of_range_label_in_a_loss_is_an_index_error(backend, bad):
+    S, y = sg.matrix("S", "batch", 3), sg.vector("y", "batch", dtype="int64")
+    loss = sg.nn.softmax_cross_entropy(S, y)
+    f = Function([S, y], [loss, sg.grad(loss, S)], backend=backend)
+    labels = np.array([0, 2, bad, 1])
+    with pytest.raises(IndexError, match=f"index {bad} is out of range \\[0, 3\\)"):
+        _call_unchanged(f, [np.zeros((4, 3)), labels])
+
+
 def test_views_with_strides_negative_steps_and_read_only_arrays_work(model):
     rng = np.random.default_rng(7)
     big_E = rng.normal(size=(10, 8))
