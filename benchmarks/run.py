@@ -24,7 +24,6 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.setrecursionlimit(100_000)  # deep chains: Expr.name recurses (see the issue-3 report)
 
 from workloads import WORKLOADS  # noqa: E402
 

@@ -50,12 +50,15 @@ class Lowered:
     """A lowered graph: the ``program``, the ``constants`` and named ``dims``
     to pass after the inputs (0-d inputs and constants as scalars), which
     outputs are 0-d (returned as scalars), and the messages for out-of-range
-    indices (``index_errors[code] = (node, limit)``)."""
+    indices (``index_errors[code] = (node, limit)``); ``empty_reductions`` lists
+    (node, axis, size) for max/min over a named dimension, which has no value
+    when that dimension is 0."""
     program: Program
     constants: list
     dims: list
     scalar_outputs: list
     index_errors: list
+    empty_reductions: list
 
 
 class _LoopBuilder:
@@ -92,7 +95,7 @@ class Lowering:
         self.dims = sorted(symbols, key=lambda s: s.name)
         self.dim_params = {s: sympy.Symbol(f"n{k}", integer=True)
                            for k, s in enumerate(self.dims)}
-        self.params, self.constants, self.values, self.scalars = [], [], {}, {}
+        self.params, self.constants, self.values, self.scalar_params = [], [], {}, {}
         for k, x in enumerate(inputs):
             self.param(x, f"x{k}")
         for node in self.order:
@@ -110,7 +113,7 @@ class Lowering:
     def param(self, node, name):
         self.params.append(name)
         if node.ndim == 0:
-            self.scalars[node] = name
+            self.scalar_params[node] = name
         else:
             self.values[node] = name
 
@@ -142,8 +145,8 @@ class Lowering:
             self.statements.append(Reshape(name, source, self.sizes(node.shape)))
         elif isinstance(op, ops.DimSize):
             name = self.alloc(node, fill=self.size(op.dim))
-        elif node in self.scalars:
-            name = self.alloc(node, fill=sympy.Symbol(self.scalars[node]))
+        elif node in self.scalar_params:
+            name = self.alloc(node, fill=sympy.Symbol(self.scalar_params[node]))
         else:  # a transpose or broadcast needed as a whole array: copy it
             name = self.alloc(node)
             loop = _LoopBuilder(node.shape)
@@ -158,8 +161,8 @@ class Lowering:
         """A scalar symbol holding ``node`` at subscript ``index`` inside ``loop``."""
         if node in loop.scalars and index == loop.identity():
             return loop.scalars[node]
-        if node in self.scalars:
-            return self.scalars[node]
+        if node in self.scalar_params:
+            return self.scalar_params[node]
         op = node.op
         if isinstance(op, ops.Broadcast):
             base = node.inputs[0]
@@ -443,8 +446,8 @@ class Lowering:
                 self.kernel(step)
         results, returned = [], set()
         for node in self.outputs:
-            if node in self.scalars:
-                results.append(self.scalars[node])
+            if node in self.scalar_params:
+                results.append(self.scalar_params[node])
                 continue
             name = self.value(node)
             if node.ndim == 0:
@@ -458,9 +461,12 @@ class Lowering:
             returned.add(name)
             results.append(name)
         program = Program(tuple(self.params), tuple(self.statements), tuple(results))
+        empty_reductions = [(node, a, node.inputs[0].shape[a]) for node in self.order
+                            if isinstance(node.op, ops.Reduce) for a in node.op.axes
+                            if not isinstance(node.inputs[0].shape[a], int)]
         return Lowered(program, self.constants, self.dims,
                        [np.dtype(o.dtype).type if o.ndim == 0 else None for o in self.outputs],
-                       self.index_errors)
+                       self.index_errors, empty_reductions)
 
 
 def lower(inputs, outputs):

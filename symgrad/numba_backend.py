@@ -10,7 +10,9 @@ import numpy as np
 
 from codegen import compile_program
 
+from .errors import ShapeError
 from .lowering import lower
+from .types import resolve_dim
 
 
 def cache_dir():
@@ -35,10 +37,17 @@ class NumbaProgram:
         self.function, self.source = compiled.function, compiled.source
         self.constants, self.dims = lowered.constants, lowered.dims
         self.scalar_outputs, self.index_errors = lowered.scalar_outputs, lowered.index_errors
+        self.empty_reductions = lowered.empty_reductions
 
     def __call__(self, arrays, bindings):
         """Run with checked ``arrays`` (in inputs order); returns fresh output arrays
         (NumPy scalars for 0-d outputs)."""
+        for node, axis, dim in self.empty_reductions:
+            if (bindings[dim] if dim in bindings else resolve_dim(dim, bindings)) == 0:
+                raise ShapeError(f"{node.op.kind} over the empty axis {axis} of "
+                                 f"{node.inputs[0].describe()}: the axis has size 0 in this "
+                                 f"call, and {node.op.kind} has no value over nothing; pass a "
+                                 "non-empty array")
         args = [a[()] if a.ndim == 0 else np.ascontiguousarray(a) for a in arrays]
         args += self.constants
         args += [bindings[d] for d in self.dims]
