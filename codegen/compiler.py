@@ -14,6 +14,7 @@ import os
 import platform
 import sys
 import tempfile
+import warnings
 from dataclasses import dataclass
 
 import numba
@@ -45,17 +46,31 @@ def cache_key(source, salt=""):
 
 def _write_once(path, source):
     """Write ``source`` to ``path`` atomically unless it is already there: a
-    rewrite would change the file's timestamp and invalidate Numba's cache."""
-    if os.path.exists(path):
-        return
+    rewrite would change the file's timestamp and invalidate Numba's cache.
+    A damaged file (other content) is replaced."""
+    try:
+        with open(path) as f:
+            if f.read() == source:
+                return
+    except (FileNotFoundError, UnicodeDecodeError):
+        pass
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
     with os.fdopen(fd, "w") as f:
         f.write(source)
     os.replace(tmp, path)
 
 
+def _cached_module(cache_dir, key, source):
+    """The path of the module file for ``key`` in ``cache_dir``, written if new."""
+    os.makedirs(cache_dir, exist_ok=True)
+    path = os.path.join(cache_dir, f"kernel_{key}.py")
+    _write_once(path, source)
+    return path
+
+
 def compile_program(program, cache_dir=None, salt=""):
-    """The program compiled; cached on disk in ``cache_dir`` (None: in memory only).
+    """The program compiled; cached on disk in ``cache_dir`` (None: in memory only;
+    an unusable folder warns and compiles in memory).
 
     >>> import sympy
     >>> from codegen.program import Alloc, Compute, Index, Load, Loop, Program, Store
@@ -71,19 +86,21 @@ def compile_program(program, cache_dir=None, salt=""):
     memo_key = (key, cache_dir)
     if memo_key in _loaded:
         return _loaded[memo_key]
-    if cache_dir is None:
+    path = None
+    if cache_dir is not None:
+        try:
+            path = _cached_module(cache_dir, key, source)
+        except OSError as e:
+            warnings.warn(f"the kernel cache folder {cache_dir!r} is unusable ({e}); "
+                          "compiling without the disk cache", RuntimeWarning, stacklevel=3)
+    if path is None:
         namespace = {}
         exec(compile(source, f"<symgrad kernel {key}>", "exec"), namespace)
         function = numba.njit(error_model="numpy")(namespace[ENTRY])
-        path = None
     else:
-        os.makedirs(cache_dir, exist_ok=True)
-        name = f"kernel_{key}"
-        path = os.path.join(cache_dir, name + ".py")
-        _write_once(path, source)
-        spec = importlib.util.spec_from_file_location(name, path)
+        spec = importlib.util.spec_from_file_location(f"kernel_{key}", path)
         module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module  # Numba's cached code finds its globals by module name
+        sys.modules[spec.name] = module  # Numba's cached code finds its globals by module name
         spec.loader.exec_module(module)
         function = numba.njit(cache=True, error_model="numpy")(getattr(module, ENTRY))
     compiled = Compiled(function, source, key, path)
