@@ -84,9 +84,6 @@ def test_a_second_process_reuses_the_entry(warm_cache, tmp_path):
     assert sorted(p.name for p in cache.rglob("*")) == before  # nothing new compiled
 
 
-@pytest.mark.xfail(strict=True, reason="bug: codegen.compiler._write_once keeps an existing "
-                   "kernel_<key>.py whatever its content, so a damaged one is imported "
-                   "(SyntaxError/IndentationError/TypeError/AttributeError)")
 @pytest.mark.parametrize("how", ["truncated", "cut at a line"])
 def test_a_damaged_module_file_is_recompiled(warm_cache, tmp_path, how):
     cache = _copy_of(warm_cache, tmp_path)
@@ -105,8 +102,6 @@ def test_a_damaged_numba_cache_file_is_recompiled(warm_cache, tmp_path):
     _run(cache)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: an unusable cache folder raises "
-                   "NotADirectoryError/PermissionError instead of compiling uncached")
 def test_an_unwritable_cache_folder_runs_uncached(tmp_path):
     # CI runs as root, where chmod does not deny writes: a folder below a regular
     # file can be created by nobody
