@@ -18,16 +18,12 @@ BACKENDS = ("numba", "numpy")
 
 def _bind_argument(var, value, bindings, binders):
     """``value`` as an array of ``var``'s dtype; records named dimension sizes."""
-    if isinstance(value, Expr):
-        raise TypeError(f"argument for {var.describe()} is a symbolic expression; "
-                        "pass a NumPy array or a number")
-    try:
-        arr = np.asarray(value)
-    except Exception as e:  # ragged lists and objects NumPy refuses
-        raise TypeError(f"argument for {var.describe()} is not an array: {e}") from None
-    if arr.dtype.kind not in "iuf" or not np.can_cast(arr.dtype, var.dtype, casting="safe"):
-        raise TypeError(f"argument for {var.describe()} has dtype {arr.dtype}, which does not "
-                        f"convert to {var.dtype} without loss; pass an array of {var.dtype}")
+    if type(value) is float and var.dtype == "float64" and not var.shape:
+        return np.float64(value)  # the common scalar case, checked in full below
+    if type(value) is np.ndarray and value.dtype.name == var.dtype:
+        arr = value  # already the right dtype: no conversion to check
+    else:
+        arr = _as_array(var, value)
     if arr.ndim != var.ndim:
         raise ShapeError(f"argument for {var.describe()} has {arr.ndim} dimension(s) "
                          f"(shape {shape_str(arr.shape)}); expected {var.ndim}")
@@ -44,10 +40,24 @@ def _bind_argument(var, value, bindings, binders):
         else:
             bindings.setdefault(d, n)
             binders.setdefault(d, (var.name, axis))
-    arr = arr.astype(var.dtype, copy=False)
     view = arr.view()
     view.flags.writeable = False  # the backends must never write to a caller's array
     return view
+
+
+def _as_array(var, value):
+    """``value`` converted losslessly to ``var``'s dtype, or TypeError."""
+    if isinstance(value, Expr):
+        raise TypeError(f"argument for {var.describe()} is a symbolic expression; "
+                        "pass a NumPy array or a number")
+    try:
+        arr = np.asarray(value)
+    except Exception as e:  # ragged lists and objects NumPy refuses
+        raise TypeError(f"argument for {var.describe()} is not an array: {e}") from None
+    if arr.dtype.kind not in "iuf" or not np.can_cast(arr.dtype, var.dtype, casting="safe"):
+        raise TypeError(f"argument for {var.describe()} has dtype {arr.dtype}, which does not "
+                        f"convert to {var.dtype} without loss; pass an array of {var.dtype}")
+    return arr.astype(var.dtype, copy=False)
 
 
 def _check_dimensions_bound(inputs, outputs):
@@ -108,6 +118,14 @@ class Function:
         return getattr(self._program, "source", None)
 
     def _arguments(self, args, kwargs):
+        """The checked arrays in ``inputs`` order, and the named dimensions' sizes."""
+        if kwargs or len(args) != len(self.inputs):
+            args = self._in_input_order(args, kwargs)
+        bindings, binders = {}, {}
+        arrays = [_bind_argument(x, v, bindings, binders) for x, v in zip(self.inputs, args)]
+        return arrays, bindings
+
+    def _in_input_order(self, args, kwargs):
         if len(args) > len(self.inputs):
             raise TypeError(f"function takes {len(self.inputs)} argument(s) "
                             f"({', '.join(self._names)}), got {len(args)}")
@@ -124,9 +142,7 @@ class Function:
         if not all(given):
             absent = [x.name for x, ok in zip(self.inputs, given) if not ok]
             raise TypeError(f"missing argument(s): {', '.join(absent)}")
-        bindings, binders = {}, {}
-        arrays = [_bind_argument(x, v, bindings, binders) for x, v in zip(self.inputs, values)]
-        return arrays, bindings
+        return values
 
     def __call__(self, *args, **kwargs):
         arrays, bindings = self._arguments(args, kwargs)
