@@ -43,7 +43,7 @@ class Trainer:
     array, which is updated in place; ``frozen`` lists parameters that keep
     their values (their gradients are never computed). Every other input of
     ``cost`` is data, given to :meth:`fit` with examples along axis 0.
-    ``backend="numpy"`` is the default until the Numba backend lands.
+    ``backend`` is "numba" (compiled once, the default) or "numpy" (the reference).
 
     >>> import numpy as np, symgrad as sg
     >>> X, y = sg.matrix("X", "batch", 2), sg.vector("y", "batch")
@@ -57,7 +57,7 @@ class Trainer:
     (array([ 2., -1.]), True)
     """
 
-    def __init__(self, cost, params, optimizer, frozen=(), backend="numpy", cache=True):
+    def __init__(self, cost, params, optimizer, frozen=(), backend="numba", cache=True):
         if not isinstance(cost, Expr) or cost.ndim != 0:
             raise ValueError(f"Trainer needs a 0-d cost expression, got "
                              f"{cost.describe() if isinstance(cost, Expr) else cost!r}")
@@ -188,7 +188,7 @@ class Trainer:
 
 
 def train(cost, params, data, optimizer, epochs=1, batch_size=32, schedule=None, frozen=(),
-          validate=None, rng=None, progress=True, backend="numpy"):
+          validate=None, rng=None, progress=True, backend="numba"):
     """Build a :class:`Trainer` and fit it: the one-call training loop.
 
     Returns the history (see :meth:`Trainer.fit`); ``params`` is updated in place.

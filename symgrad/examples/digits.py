@@ -50,7 +50,7 @@ OPTIMIZERS = {
 
 
 def train_mlp(optimizer="adam", epochs=20, hidden=64, batch_size=32, seed=0,
-              backend="numpy", progress=False):
+              backend="numba", progress=False):
     """Train the MLP with ``optimizer`` ("sgd", "adam", or an optimiser object).
 
     Returns a dict with ``train_accuracy``, ``test_accuracy``, ``seconds``

@@ -94,7 +94,7 @@ def build_model(vocab_size, dim, hidden):
 
 def train_window_classifier(freeze_embeddings=False, epochs=8, dim=50, hidden=100,
                             batch_size=64, optimizer=None, noise=4.0, seed=0,
-                            backend="numpy", progress=False):
+                            backend="numba", progress=False):
     """Train the window classifier and report; the default optimiser is
     SparseAdam, which updates only the embedding rows of each batch's words.
 
