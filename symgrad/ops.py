@@ -118,15 +118,10 @@ class Broadcast(Op):
     label = "broadcast"
 
 
+@dataclass(frozen=True)
 class Gather(Op):
     """``x[idx]`` along axis 0: inputs (x, idx)."""
     label = "gather"
-
-    def __eq__(self, other):
-        return type(other) is Gather
-
-    def __hash__(self):
-        return hash("Gather")
 
 
 @dataclass(frozen=True)
@@ -136,15 +131,10 @@ class ScatterAdd(Op):
     label = "scatter_add"
 
 
+@dataclass(frozen=True)
 class TakeAlong(Op):
     """``x[..., idx[...]]``: inputs (x, idx) with x.shape = idx.shape + (C,)."""
     label = "pick"
-
-    def __eq__(self, other):
-        return type(other) is TakeAlong
-
-    def __hash__(self):
-        return hash("TakeAlong")
 
 
 @dataclass(frozen=True)
