@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from explicit_backends import _skip_in_the_numba_pass  # noqa: F401 - autouse fixture
+
 REPO = Path(__file__).resolve().parent.parent
 
 # a graph whose formula (the factor k) and constant array (w) come from argv

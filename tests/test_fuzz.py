@@ -35,6 +35,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import symgrad as sg
+from explicit_backends import _skip_in_the_numba_pass  # noqa: F401 - autouse fixture
 from symgrad.errors import ShapeError
 from symgrad.graph import free_inputs
 

@@ -13,6 +13,7 @@ import pytest
 import sympy
 
 import symgrad as sg
+from explicit_backends import _skip_in_the_numba_pass  # noqa: F401 - autouse fixture
 
 Function = importlib.import_module("symgrad.function").Function  # not rerouted by --backend
 BACKENDS = ["numpy", "numba"]

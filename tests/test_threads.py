@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import symgrad as sg
+from explicit_backends import _skip_in_the_numba_pass  # noqa: F401 - autouse fixture
 
 Function = importlib.import_module("symgrad.function").Function  # not rerouted by --backend
 THREADS, CALLS = 8, 15
