@@ -8,12 +8,14 @@ instead of compiling. Numba cannot cache ``exec``'d source, hence the file.
 IEEE semantics: no fastmath, and NumPy's error model (1/0 is inf, not an
 exception).
 """
+import glob
 import hashlib
 import importlib.util
 import os
 import platform
 import sys
 import tempfile
+import traceback
 import warnings
 from dataclasses import dataclass
 
@@ -106,3 +108,29 @@ def compile_program(program, cache_dir=None, salt=""):
     compiled = Compiled(function, source, key, path)
     _loaded[memo_key] = compiled
     return compiled
+
+
+def is_cache_load_failure(error):
+    """True when ``error`` came out of Numba's loading of its own cache files
+    (a truncated or damaged ``.nbi`` / ``.nbc``)."""
+    loader = os.path.join("numba", "core", "caching.py")
+    return any(frame.filename.endswith(loader)
+               for frame in traceback.extract_tb(error.__traceback__))
+
+
+def recompile(compiled):
+    """``compiled`` again after deleting its Numba cache files: the way out of a
+    damaged cache entry. Numba writes fresh files on the next compile."""
+    folder = os.path.join(os.path.dirname(compiled.path), "__pycache__")
+    pattern = glob.escape(os.path.join(folder, f"kernel_{compiled.key}")) + ".*.nb[ic]"
+    for name in glob.glob(pattern):
+        try:
+            os.remove(name)
+        except OSError:
+            pass
+    function = numba.njit(cache=True, error_model="numpy")(compiled.function.py_func)
+    fresh = Compiled(function, compiled.source, compiled.key, compiled.path)
+    for memo_key, known in list(_loaded.items()):
+        if known is compiled:
+            _loaded[memo_key] = fresh
+    return fresh

@@ -9,6 +9,7 @@ import os
 import numpy as np
 
 from codegen import compile_program
+from codegen.compiler import is_cache_load_failure, recompile
 
 from .errors import ShapeError
 from .lowering import lower
@@ -34,6 +35,7 @@ class NumbaProgram:
         lowered = lower(inputs, outputs)
         compiled = compile_program(lowered.program, cache_dir() if cache else None,
                                    salt=f"symgrad {__version__}")
+        self.compiled = compiled
         self.function, self.source = compiled.function, compiled.source
         self.constants, self.dims = lowered.constants, lowered.dims
         self.scalar_outputs, self.index_errors = lowered.scalar_outputs, lowered.index_errors
@@ -51,10 +53,17 @@ class NumbaProgram:
         args = [a[()] if a.ndim == 0 else np.ascontiguousarray(a) for a in arrays]
         args += self.constants
         args += [bindings[d] for d in self.dims]
-        try:
-            outs = self.function(*args)
-        except IndexError as e:
-            raise self._index_error(e) from None
+        for attempt in (1, 2):
+            try:
+                outs = self.function(*args)
+                break
+            except IndexError as e:
+                raise self._index_error(e) from None
+            except Exception as e:
+                if attempt == 2 or self.compiled.path is None or not is_cache_load_failure(e):
+                    raise
+                self.compiled = recompile(self.compiled)  # a damaged cache entry: start afresh
+                self.function = self.compiled.function
         return [o if scalar is None else scalar(o) for o, scalar in zip(outs, self.scalar_outputs)]
 
     def _index_error(self, error):

@@ -93,8 +93,6 @@ def test_a_damaged_module_file_is_recompiled(warm_cache, tmp_path, how):
     _run(cache)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a damaged Numba index/data file (__pycache__/"
-                   "*.nbi, *.nbc) raises UnpicklingError/EOFError at the first call")
 def test_a_damaged_numba_cache_file_is_recompiled(warm_cache, tmp_path):
     cache = _copy_of(warm_cache, tmp_path)
     files = list(cache.glob("__pycache__/*.nb*"))
