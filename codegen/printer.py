@@ -26,7 +26,7 @@ class NumbaPrinter(PythonCodePrinter):
     >>> import sympy
     >>> x = sympy.Symbol("x", real=True)
     >>> NumbaPrinter("float64").doprint(sympy.Piecewise((x, x > 0), (0, True)))
-    'select((x > 0.0), x, 0.0)'
+    'select((x > 0.0), x, select((x != x), np.nan, 0.0))'
     >>> NumbaPrinter("float32").doprint(2 * x)
     'np.float32(2.0)*x'
     """
@@ -90,6 +90,11 @@ class NumbaPrinter(PythonCodePrinter):
         for value, cond in reversed(e.args):
             if cond == sympy.true:
                 text = self._print(value)
+                watched = nan_watched(e)
+                if watched:  # every comparison with a nan is false: give nan, not this piece
+                    unordered = " | ".join(f"({self._print(w)} != {self._print(w)})"
+                                           for w in watched)
+                    text = f"select({unordered}, {self._literal(float('nan'))}, {text})"
             elif costly <= 1:
                 text = f"select({self._print(cond)}, {self._print(value)}, {text})"
             else:
@@ -152,6 +157,18 @@ _PLACEHOLDER = re.compile(r"\b_([AT])(\d+)_\b")
 
 
 @functools.lru_cache(maxsize=8192)
+def nan_watched(piecewise):
+    """The values whose nan must reach the result of ``piecewise``'s otherwise-piece:
+    those its comparisons read and that piece does not (a nan makes every
+    comparison false, so maximum(nan, 1) would be 1; NumPy gives nan), unless
+    every piece is a constant (a comparison's 0/1: nan > 1 is false, 0)."""
+    *pieces, (last, cond) = piecewise.args
+    if cond != sympy.true or not pieces or all(v.is_number for v, _ in piecewise.args):
+        return []
+    read = set().union(*(c.free_symbols for _, c in pieces)) - last.free_symbols
+    return sorted(read, key=str)
+
+
 def formula_lines(formula, dtype):
     """``(lines, result)`` printing ``formula`` (a ``sympy.Lambda``) in ``dtype``:
     ``lines`` assign common subexpressions to ``_T<k>_``, arguments are ``_A<k>_``.

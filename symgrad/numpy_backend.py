@@ -9,6 +9,9 @@ import functools
 import numpy as np
 import scipy.special
 import sympy
+from sympy.printing.numpy import NumPyPrinter
+
+from codegen.printer import nan_watched
 
 from .errors import ShapeError
 from .graph import toposort
@@ -19,11 +22,28 @@ from .types import resolve_dim
 @functools.lru_cache(maxsize=4096)
 def _formula_function(formula):
     body = stabilise(formula.expr)
-    return sympy.lambdify(formula.variables, body, modules=[_UFUNCS, "numpy"])
+    printer = _NumPyPrinter({"fully_qualified_modules": False, "inline": True,
+                             "allow_unknown_functions": True,
+                             "user_functions": {name: name for name in _UFUNCS}})
+    return sympy.lambdify(formula.variables, body, modules=[_UFUNCS, "numpy"], printer=printer)
+
+
+class _NumPyPrinter(NumPyPrinter):
+    """NumPy's printer, with a nan reaching the result of a choice whose
+    comparisons it made false (codegen.printer.nan_watched)."""
+
+    def _print_Piecewise(self, e):
+        watched = nan_watched(e)
+        if not watched:
+            return super()._print_Piecewise(e)
+        unordered = " | ".join(f"numpy.isnan({self._print(w)})" for w in watched)
+        conds = [self._print(c) for _, c in e.args[:-1]] + [f"~({unordered})"]
+        values = ", ".join(self._print(v) for v, _ in e.args)
+        return f"numpy.select([{', '.join(conds)}], [{values}], default=numpy.nan)"
 
 
 _UFUNCS = {"log1p": np.log1p, "expm1": np.expm1, "erf": scipy.special.erf,
-           "erfc": scipy.special.erfc}
+           "erfc": scipy.special.erfc, "numpy": np, "functools": functools}
 
 
 def _shape(shape, bindings):

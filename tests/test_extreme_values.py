@@ -150,15 +150,8 @@ def test_value_and_gradient_at_extreme_points_match_exact_values(name, backend):
     _assert_same_floats(grad, want_grad, f"{name} gradient ({backend})")
 
 
-NAN_SWALLOWED = {"maximum", "minimum"}
 
-
-@pytest.mark.parametrize("name", [
-    pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=(
-        "bug: nan in the first operand does not propagate: maximum(nan, 0.5) = 0.5 "
-        "(NumPy and PyTorch give nan); SymPy folds a nan-only third piece away for real "
-        "symbols, so the Piecewise formula needs another form")))
-    if n in NAN_SWALLOWED else n for n in sorted(OPS)])
+@pytest.mark.parametrize("name", sorted(OPS))
 def test_nan_input_gives_nan_value(name, backend):
     # relu(nan) and abs(nan) were 0 (the formulas' last piece was a constant): fixed
     x = np.array([np.nan, 1.0, np.nan])
