@@ -124,19 +124,13 @@ def grad(cost, wrt, disconnected="raise"):
     for w in wrts:
         if w in adjoints:
             out.append(E.cast(adjoints[w], w.dtype))
-        elif w in adjoints.connected:
-            out.append(_zeros(w))
-        elif disconnected == "zero":
+        elif disconnected == "zero" or w in set(toposort([cost])):  # in the graph: zero
             out.append(_zeros(w))
         else:
             raise DisconnectedInputError(
                 f"cost {cost.name!r} does not depend on {w.describe()}; pass "
                 "disconnected='zero' to get zeros for it")
     return out[0] if single else out
-
-
-class _Adjoints(dict):
-    connected = frozenset()
 
 
 def backward(cost, wrts):
@@ -148,8 +142,7 @@ def backward(cost, wrts):
         if node in targets or any(i in on_path for i in node.inputs):
             on_path.add(node)
     pending = {cost: [constant(1, dtype=cost.dtype)]}
-    adjoints = _Adjoints()
-    adjoints.connected = frozenset(on_path)
+    adjoints = {}
     for node in reversed(order):
         contributions = pending.pop(node, None)
         if not contributions or node not in on_path:

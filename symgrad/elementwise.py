@@ -93,11 +93,6 @@ def apply(formula, args, name, dtype=None):
     new_ps = params(len(unique))
     subs.update({p: new_ps[unique.index(a)] for p, a in nodes})
     body = body.xreplace(subs)
-    if not unique:
-        value = complex(body)
-        if value.imag:
-            raise ValueError(f"{name} of these numbers is not real: {body}")
-        return constant(value.real, dtype=dtype or "float64")
     in_dtypes = [a.dtype for a in unique]
     if dtype is None:
         floats = [d for d in in_dtypes if is_float(d)]
@@ -116,8 +111,11 @@ def apply(formula, args, name, dtype=None):
     if len(used) < len(unique):
         body = body.xreplace({p: q for p, q in zip(
             [p for p in new_ps if p in body.free_symbols], params(len(used)))})
-    if not used:
-        out = constant(complex(body).real, dtype=dtype)
+    if not used:  # numbers only, or arguments that only set the shape
+        value = complex(body)
+        if value.imag:
+            raise ValueError(f"{name} of these numbers is not real: {body}")
+        out = constant(value.real, dtype=dtype)
     elif body == new_ps[0] and len(used) == 1 and used[0].dtype == dtype:
         out = used[0]
     else:
