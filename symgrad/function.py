@@ -177,6 +177,11 @@ class ValueAndGrad:
         grads = [grads] if self.single else grads
         self._function = Function(inputs, [cost] + grads, backend=backend, cache=cache)
 
+    @property
+    def source(self):
+        """The generated Python source that Numba compiled (None for the numpy backend)."""
+        return self._function.source
+
     def __call__(self, *args, **kwargs):
         value, *grads = self._function(*args, **kwargs)
         return value, (grads[0] if self.single else grads)
