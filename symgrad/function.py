@@ -14,6 +14,7 @@ from .ops import DimSize, Input
 from .types import shape_str
 
 BACKENDS = ("numba", "numpy")
+FLOAT_TYPES = frozenset({float, np.float64})  # exact types: bool, int and subclasses are checked in full
 
 
 def _bind_argument(var, value, bindings, binders):
@@ -106,6 +107,10 @@ class Function:
                              + ", ".join(x.describe() for x in missing))
         _check_dimensions_bound(self.inputs, self.outputs)
         self._names = {x.name: i for i, x in enumerate(self.inputs)}
+        # a scalar function called with one float per input passes every check
+        # (count, dtype, rank 0; no sizes or named dimensions to bind) as it is
+        self._floats_only = backend == "numba" and all(
+            x.dtype == "float64" and not x.shape for x in self.inputs)
         if backend == "numba":
             from .numba_backend import NumbaProgram  # imports Numba only when needed
             self._program = NumbaProgram(self.inputs, self.outputs, cache=cache)
@@ -145,11 +150,15 @@ class Function:
         return values
 
     def __call__(self, *args, **kwargs):
-        arrays, bindings = self._arguments(args, kwargs)
-        outs = self._program(arrays, bindings)
-        if self.backend == "numpy":
-            outs = [np.array(o) for o in outs]
-            outs = [o[()] if o.ndim == 0 else o for o in outs]
+        if (self._floats_only and not kwargs and len(args) == len(self.inputs)
+                and FLOAT_TYPES.issuperset(map(type, args))):
+            outs = self._program.call_floats(args)
+        else:
+            arrays, bindings = self._arguments(args, kwargs)
+            outs = self._program(arrays, bindings)
+            if self.backend == "numpy":
+                outs = [np.array(o) for o in outs]
+                outs = [o[()] if o.ndim == 0 else o for o in outs]
         return outs[0] if self.single else outs
 
 
@@ -183,8 +192,8 @@ class ValueAndGrad:
         return self._function.source
 
     def __call__(self, *args, **kwargs):
-        value, *grads = self._function(*args, **kwargs)
-        return value, (grads[0] if self.single else grads)
+        outs = self._function(*args, **kwargs)
+        return outs[0], (outs[1] if self.single else outs[1:])
 
 
 def value_and_grad(cost, wrt, inputs, backend="numba", cache=True):

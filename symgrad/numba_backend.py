@@ -4,8 +4,10 @@ One compiled entry point per graph; the generated module lives in the cache
 folder (``$SYMGRAD_CACHE_DIR``, else ``~/.cache/symgrad``) so that a new
 process loads the machine code instead of compiling it again.
 """
+import functools
 import os
 
+import numba
 import numpy as np
 
 from codegen import compile_program
@@ -41,6 +43,8 @@ class NumbaProgram:
         self.scalar_outputs, self.index_errors = lowered.scalar_outputs, lowered.index_errors
         self.empty_reductions = lowered.empty_reductions
 
+    _entry = None  # for call_floats: the compiled overload, once the dispatcher has made it
+
     def __call__(self, arrays, bindings):
         """Run with checked ``arrays`` (in inputs order); returns fresh output arrays
         (NumPy scalars for 0-d outputs)."""
@@ -53,18 +57,51 @@ class NumbaProgram:
         args = [a[()] if a.ndim == 0 else np.ascontiguousarray(a) for a in arrays]
         args += self.constants
         args += [bindings[d] for d in self.dims]
-        for attempt in (1, 2):
-            try:
-                outs = self.function(*args)
-                break
-            except IndexError as e:
-                raise self._index_error(e) from None
-            except Exception as e:
-                if attempt == 2 or self.compiled.path is None or not is_cache_load_failure(e):
-                    raise
-                self.compiled = recompile(self.compiled)  # a damaged cache entry: start afresh
-                self.function = self.compiled.function
-        return [o if scalar is None else scalar(o) for o, scalar in zip(outs, self.scalar_outputs)]
+        return self._boxed(self._run(args))
+
+    def call_floats(self, values):
+        """Run with one float (``float`` or ``np.float64``) per input, when every
+        input is a float64 scalar: nothing to convert and no dimension to bind.
+
+        Numba's dispatcher types every argument on each call, which costs as much
+        as a small kernel; so after the first call (through the dispatcher, which
+        compiles or loads the kernel) this calls the overload compiled for exactly
+        these argument types directly."""
+        args = (*values, *self.constants)
+        if self._entry is None:
+            outs = self._run(args)
+            overload = self.function.overloads.get(tuple(map(numba.typeof, args)))
+            self._entry = self.function if overload is None else overload.entry_point
+            return self._boxed(outs)
+        try:
+            return self._boxed(self._entry(*args))
+        except IndexError as e:
+            raise self._index_error(e) from None
+
+    def _run(self, args, retry=True):
+        """The kernel's outputs for ``args`` through the dispatcher; a damaged cache
+        entry is deleted and compiled again once."""
+        try:
+            return self.function(*args)
+        except IndexError as e:
+            raise self._index_error(e) from None
+        except Exception as e:
+            if not retry or self.compiled.path is None or not is_cache_load_failure(e):
+                raise
+        self.compiled = recompile(self.compiled)
+        self.function = self.compiled.function
+        return self._run(args, retry=False)
+
+    @functools.cached_property
+    def _boxed(self):
+        """A function: the kernel's outputs, with the 0-d ones (which Numba returns as
+        Python numbers) as NumPy scalars."""
+        types = set(self.scalar_outputs)
+        if len(types) == 1 and None not in types:  # all 0-d of one dtype: one map in C
+            (scalar,) = types
+            return lambda outs: list(map(scalar, outs))
+        return lambda outs: [o if scalar is None else scalar(o)
+                             for o, scalar in zip(outs, self.scalar_outputs)]
 
     def _index_error(self, error):
         if len(error.args) != 3 or not isinstance(error.args[0], int):
