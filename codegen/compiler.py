@@ -7,6 +7,11 @@ the same program finds the file unchanged and Numba loads its machine code
 instead of compiling. Numba cannot cache ``exec``'d source, hence the file.
 IEEE semantics: no fastmath, and NumPy's error model (1/0 is inf, not an
 exception).
+
+Loading a cached kernel skips Numba's refresh of its CPU target (loading
+every registry of typing and lowering implementations: about 0.2 s, most of
+a warm first call in a new process), which a load does not use; see
+``_KernelCache``.
 """
 import glob
 import hashlib
@@ -21,12 +26,22 @@ from dataclasses import dataclass
 
 import numba
 import numpy as np
+from numba.core.caching import FunctionCache
+from numba.core.runtime import rtsys
 
-from . import runtime
+from . import arrays, runtime
 from .source import ENTRY, program_source
 
-with open(runtime.__file__, "rb") as _f:  # kernels call it: a change must miss the cache
-    _RUNTIME_HASH = hashlib.sha256(_f.read()).hexdigest()
+
+def _hash_files(*modules):
+    digest = hashlib.sha256()
+    for module in modules:
+        with open(module.__file__, "rb") as f:
+            digest.update(f.read())
+    return digest.hexdigest()
+
+
+_RUNTIME_HASH = _hash_files(arrays, runtime)  # kernels call them: a change must miss the cache
 _loaded = {}  # key -> Compiled, so equal programs in one process share a dispatcher
 
 
@@ -44,6 +59,30 @@ def cache_key(source, salt=""):
     versions = f"{platform.python_version()}|{np.__version__}|{numba.__version__}|{salt}"
     versions += "|" + _RUNTIME_HASH
     return hashlib.sha256(f"{versions}\n{source}".encode()).hexdigest()[:32]
+
+
+class _KernelCache(FunctionCache):
+    """Numba's disk cache of a kernel, loading without ``target_context.refresh()``.
+
+    Numba refreshes the target before every load so that extensions'
+    implementations are registered; a cached kernel needs none of them (its
+    machine code is complete: the NumPy, math and BLAS code it calls was
+    compiled into it, and Numba's C helpers and libm are registered when the
+    target is created), only the runtime (NRT), which its allocations call.
+    A miss compiles as usual, and compiling refreshes the target first.
+    """
+
+    def load_overload(self, sig, target_context):
+        rtsys.initialize(target_context)
+        with self._guard_against_spurious_io_errors():
+            return self._load_overload(sig, target_context)
+
+
+def _jit(py_func):
+    """``py_func`` jitted with NumPy's error model and the kernel disk cache."""
+    function = numba.njit(error_model="numpy")(py_func)
+    function._cache = _KernelCache(py_func)  # what ``cache=True`` sets, with a faster load
+    return function
 
 
 def _write_once(path, source):
@@ -104,7 +143,7 @@ def compile_program(program, cache_dir=None, salt=""):
         module = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = module  # Numba's cached code finds its globals by module name
         spec.loader.exec_module(module)
-        function = numba.njit(cache=True, error_model="numpy")(getattr(module, ENTRY))
+        function = _jit(getattr(module, ENTRY))
     compiled = Compiled(function, source, key, path)
     _loaded[memo_key] = compiled
     return compiled
@@ -128,7 +167,7 @@ def recompile(compiled):
             os.remove(name)
         except OSError:
             pass
-    function = numba.njit(cache=True, error_model="numpy")(compiled.function.py_func)
+    function = _jit(compiled.function.py_func)
     fresh = Compiled(function, compiled.source, compiled.key, compiled.path)
     for memo_key, known in list(_loaded.items()):
         if known is compiled:

@@ -5,7 +5,12 @@ compiles these much faster than array expressions, and runs them faster);
 each body statement is placed at the outermost loop level where all its
 operands are known, so loads and formulas of broadcast operands are hoisted
 out of inner loops. Full reductions accumulate in a local variable.
+Arrays are allocated, reshaped and multiplied through ``codegen.arrays``
+(intrinsics, where ``np.empty``, ``.reshape`` and ``np.dot`` would each
+compile helper functions per signature: most of a cold compile's time).
 """
+import functools
+
 import sympy
 
 from .printer import NumbaPrinter, formula_lines, instantiate
@@ -13,6 +18,9 @@ from .program import Alloc, ArgOneHot, ByValue, CheckBounds, Compute, Copy, Item
     MatMul, Reshape, Store
 
 ENTRY = "kernel"
+# SymPy's cse and printing once per distinct formula, not once per node (a
+# 300-op chain repeats a dozen formulas: 0.35 s printing them each time)
+_formula_lines = functools.lru_cache(maxsize=8192)(formula_lines)
 _INDEX_PRINTER = NumbaPrinter("int64")
 
 
@@ -103,7 +111,7 @@ def _statement(w, indent, st, accs):
     if isinstance(st, Load):
         w.add(indent, f"{st.sym} = {_subscript(st.array, st.index, None)}")
     elif isinstance(st, Compute):
-        lines, result = formula_lines(st.formula, st.dtype)
+        lines, result = _formula_lines(st.formula, st.dtype)
         for line in lines:
             w.add(indent, instantiate(line, st.args, st.sym))
         value = instantiate(result, st.args, st.sym)
@@ -124,13 +132,13 @@ def _statement(w, indent, st, accs):
 def _arg_one_hot(w, indent, st):
     """First arg-max/min over ``axes`` (a nan counts as the extremum, as np.argmax)."""
     rest = [a for a in range(st.ndim) if a not in st.axes]
-    w.add(indent, f"{st.name} = np.zeros({st.source}.shape, np.{st.dtype})")
+    w.add(indent, f"{st.name} = full({st.source}.shape, 0, np.{st.dtype})")
     for k, a in enumerate(rest):
         w.add(indent + k, f"for i{a} in range({st.source}.shape[{a}]):")
     inner = indent + len(rest)
     found, best, value = f"{st.name}_found", f"{st.name}_best", f"{st.name}_v"
     w.add(inner, f"{found} = False")
-    w.add(inner, f"{best} = {st.source}.ravel()[0]")
+    w.add(inner, f"{best} = {st.source}.dtype.type(0)")
     for a in st.axes:
         w.add(inner, f"{st.name}_b{a} = 0")
     for k, a in enumerate(st.axes):
@@ -155,6 +163,7 @@ def program_source(program):
     w = _Writer()
     w.add(0, "import math")
     w.add(0, "import numpy as np")
+    w.add(0, "from codegen.arrays import empty, full, matmul, view")
     w.add(0, "from codegen.runtime import select")
     w.add(0, "")
     w.add(0, "")
@@ -165,13 +174,11 @@ def program_source(program):
             dtypes[st.name] = st.dtype
             fill = _fill(st.dtype, st.fill)
             if fill is None:
-                w.add(1, f"{st.name} = np.empty({_shape(st.shape)}, np.{st.dtype})")
-            elif fill in ("0", "0.0", f"np.{st.dtype}(0.0)"):
-                w.add(1, f"{st.name} = np.zeros({_shape(st.shape)}, np.{st.dtype})")
+                w.add(1, f"{st.name} = empty({_shape(st.shape)}, np.{st.dtype})")
             else:
-                w.add(1, f"{st.name} = np.full({_shape(st.shape)}, {fill}, np.{st.dtype})")
+                w.add(1, f"{st.name} = full({_shape(st.shape)}, {fill}, np.{st.dtype})")
         elif isinstance(st, Reshape):
-            w.add(1, f"{st.name} = {st.source}.reshape({_shape(st.shape)})")
+            w.add(1, f"{st.name} = view({st.source}, {_shape(st.shape)})")
         elif isinstance(st, Item):
             w.add(1, f"{st.name} = {st.source}[0]")
         elif isinstance(st, Copy):
@@ -179,7 +186,7 @@ def program_source(program):
         elif isinstance(st, MatMul):
             a = st.a + (".T" if st.transpose_a else "")
             b = st.b + (".T" if st.transpose_b else "")
-            w.add(1, f"{st.name} = np.dot({a}, {b})")
+            w.add(1, f"{st.name} = matmul({a}, {b})")
         elif isinstance(st, ArgOneHot):
             _arg_one_hot(w, 1, st)
         elif isinstance(st, Loop):
