@@ -29,7 +29,7 @@ import numpy as np
 from numba.core.caching import FunctionCache
 from numba.core.runtime import rtsys
 
-from . import arrays, runtime
+from . import arrays, runtime, vmath
 from .source import ENTRY, program_source
 
 
@@ -41,7 +41,8 @@ def _hash_files(*modules):
     return digest.hexdigest()
 
 
-_RUNTIME_HASH = _hash_files(arrays, runtime)  # kernels call them: a change must miss the cache
+# kernels call these modules: a change to them must miss the cache
+_RUNTIME_HASH = _hash_files(arrays, runtime, vmath)
 _loaded = {}  # key -> Compiled, so equal programs in one process share a dispatcher
 
 

@@ -31,9 +31,10 @@ class NumbaPrinter(PythonCodePrinter):
     'np.float32(2.0)*x'
     """
 
-    def __init__(self, dtype="float64"):
+    def __init__(self, dtype="float64", vector_math=True):
         super().__init__({"fully_qualified_modules": True})
-        self.dtype = dtype
+        self.dtype, self.vector_math = dtype, vector_math
+        self.reduced = []  # arguments printed for vsin / vcos (exact only below a limit)
 
     def _literal(self, value):
         if self.dtype.startswith("int"):
@@ -85,7 +86,7 @@ class NumbaPrinter(PythonCodePrinter):
         # Piecewise((0, Eq(g, 0)), (g*d, True)), relu, maximum), evaluate
         # every piece and pick one without branching; else branch, so only
         # the taken piece of an expensive choice is computed.
-        costly = sum(1 for value, _ in e.args if value.atoms(sympy.Function))
+        costly = sum(1 for value, _ in e.args if self._calls_scalar_function(value))
         text = self._literal(float("nan"))
         for value, cond in reversed(e.args):
             if cond == sympy.true:
@@ -100,6 +101,11 @@ class NumbaPrinter(PythonCodePrinter):
             else:
                 text = f"({self._print(value)} if {self._print(cond)} else {text})"
         return text
+
+    def _calls_scalar_function(self, e):
+        """Whether ``e`` calls a function that is not branch-free vector math."""
+        return any(not (self.vector_math and is_vector_math(f))
+                   for f in e.atoms(sympy.Function))
 
     def _print_Relational(self, e):
         return f"({self._print(e.lhs)} {e.rel_op} {self._print(e.rhs)})"
@@ -146,11 +152,43 @@ class NumbaPrinter(PythonCodePrinter):
     def _print_ceiling(self, e):
         return f"np.ceil({self._print(e.args[0])})"
 
-    def _print_log1p(self, e):
-        return f"math.log1p({self._print(e.args[0])})"
+    def _vectorisable(self, name, e):
+        # codegen.vmath's branch-free versions, which LLVM vectorises in a loop;
+        # they compute in float64, so a float32 result is rounded back
+        arg = self._print(e.args[0])
+        if not self.vector_math:
+            return f"math.{name[1:]}({arg})"
+        if self.dtype == "float64":
+            return f"{name}({arg})"
+        if self.dtype == "float32":
+            return f"np.float32({name}({arg}))"
+        return f"math.{name[1:]}({arg})"
+
+    def _print_exp(self, e):
+        return self._vectorisable("vexp", e)
 
     def _print_expm1(self, e):
-        return f"math.expm1({self._print(e.args[0])})"
+        return self._vectorisable("vexpm1", e)
+
+    def _print_log(self, e):
+        return self._vectorisable("vlog", e)
+
+    def _print_log1p(self, e):
+        return self._vectorisable("vlog1p", e)
+
+    def _print_sin(self, e):
+        return self._range_limited("vsin", e)
+
+    def _print_cos(self, e):
+        return self._range_limited("vcos", e)
+
+    def _range_limited(self, name, e):
+        if self.vector_math:
+            self.reduced.append(self._print(e.args[0]))
+        return self._vectorisable(name, e)
+
+    def _print_tanh(self, e):
+        return self._vectorisable("vtanh", e)
 
 
 _PLACEHOLDER = re.compile(r"\b_([AT])(\d+)_\b")
@@ -169,25 +207,43 @@ def nan_watched(piecewise):
     return sorted(read, key=str)
 
 
-def formula_lines(formula, dtype):
-    """``(lines, result)`` printing ``formula`` (a ``sympy.Lambda``) in ``dtype``:
-    ``lines`` assign common subexpressions to ``_T<k>_``, arguments are ``_A<k>_``.
+def is_vector_math(call):
+    """Whether the SymPy function ``call`` prints as a codegen.vmath function."""
+    return type(call).__name__ in ("exp", "expm1", "log", "log1p", "sin", "cos", "tanh")
+
+
+def math_calls(formula):
+    """How many distinct codegen.vmath calls printing ``formula`` makes."""
+    return sum(1 for f in formula.expr.atoms(sympy.Function) if is_vector_math(f))
+
+
+def formula_lines(formula, dtype, vector_math=True):
+    """``(lines, result, reduced)`` printing ``formula`` (a ``sympy.Lambda``) in
+    ``dtype``: ``lines`` assign common subexpressions to ``_T<k>_``, arguments are
+    ``_A<k>_``; ``reduced`` are the arguments of vsin / vcos calls, which are
+    exact only below ``codegen.vmath.SIN_COS_LIMIT`` in magnitude.
 
     >>> import sympy
     >>> t = sympy.Symbol("t0", real=True)
     >>> formula_lines(sympy.Lambda((t,), sympy.exp(t) * (1 + sympy.exp(t))), "float64")
-    (('_T0_ = math.exp(_A0_)',), '_T0_*(_T0_ + 1.0)')
+    (('_T0_ = vexp(_A0_)',), '_T0_*(_T0_ + 1.0)', ())
+    >>> formula_lines(sympy.Lambda((t,), sympy.sin(2 * t)), "float64")
+    ((), 'vsin(2.0*_A0_)', ('2.0*_A0_',))
+    >>> formula_lines(sympy.Lambda((t,), sympy.sin(t)), "float64", vector_math=False)
+    ((), 'math.sin(_A0_)', ())
     """
     holders = [sympy.Symbol(f"_A{k}_", real=True) for k in range(len(formula.variables))]
     body = formula.expr.xreplace(dict(zip(formula.variables, holders)))
     temps = sympy.numbered_symbols("_T", cls=sympy.Symbol, real=True)
     temps = (sympy.Symbol(f"{s.name}_", real=True) for s in temps)
-    printer = NumbaPrinter(dtype)
+    printer = NumbaPrinter(dtype, vector_math)
     if sympy.count_ops(body) > 400:  # bound the SymPy work per formula
-        return (), printer.doprint(body)
-    replacements, (reduced,) = sympy.cse(body, symbols=temps, optimizations=None)
-    lines = tuple(f"{s.name} = {printer.doprint(v)}" for s, v in replacements)
-    return lines, printer.doprint(reduced)
+        lines, result = (), printer.doprint(body)
+    else:
+        replacements, (reduced,) = sympy.cse(body, symbols=temps, optimizations=None)
+        lines = tuple(f"{s.name} = {printer.doprint(v)}" for s, v in replacements)
+        result = printer.doprint(reduced)
+    return lines, result, tuple(dict.fromkeys(printer.reduced))
 
 
 def instantiate(text, args, prefix):

@@ -32,3 +32,23 @@ def select(typingctx, condition, if_true, if_false):
         return builder.select(cond, a, b)
 
     return result(condition, if_true, if_false), codegen
+
+
+@intrinsic
+def nonneg(typingctx, index):
+    """``index`` (an int64 known to be in range) as an unsigned integer, so that
+    Numba indexes with it without the wraparound for negative indices: the
+    select that wraparound adds can hide the loop's access pattern from LLVM
+    and keep it from vectorising the loop.
+
+    >>> import numba, numpy as np
+    >>> numba.njit(lambda a: a[nonneg(1)])(np.arange(3.0))
+    1.0
+    """
+    if not isinstance(index, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return context.cast(builder, args[0], index, types.uintp)
+
+    return types.uintp(index), codegen

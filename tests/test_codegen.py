@@ -56,11 +56,17 @@ def test_float32_literals_keep_float32():
 
 def test_expensive_choices_branch_and_cheap_ones_select():
     printer = NumbaPrinter("float64")
-    lazy = printer.doprint(sympy.Piecewise((sympy.exp(t0), t0 > 0), (sympy.log(t1), True)))
+    lazy = printer.doprint(sympy.Piecewise((sympy.erf(t0), t0 > 0), (sympy.gamma(t1), True)))
     # a nan t0 makes the comparison false; it must still reach the result
-    assert lazy == "(math.exp(t0) if (t0 > 0.0) else select((t0 != t0), np.nan, math.log(t1)))"
-    eager = printer.doprint(sympy.Piecewise((0, sympy.Eq(t0, 0)), (t0 * sympy.exp(t1), True)))
-    assert eager == "select((t0 == 0.0), 0.0, t0*math.exp(t1))"
+    assert lazy == "(math.erf(t0) if (t0 > 0.0) else select((t0 != t0), np.nan, math.gamma(t1)))"
+    eager = printer.doprint(sympy.Piecewise((0, sympy.Eq(t0, 0)), (t0 * sympy.erf(t1), True)))
+    assert eager == "select((t0 == 0.0), 0.0, t0*math.erf(t1))"
+    # vectorisable math is cheap and branch-free: both pieces are computed, one is picked
+    both = printer.doprint(sympy.Piecewise((sympy.exp(t0), t0 > 0), (sympy.log(t1), True)))
+    assert both == "select((t0 > 0.0), vexp(t0), select((t0 != t0), np.nan, vlog(t1)))"
+    libm = NumbaPrinter("float64", vector_math=False).doprint(
+        sympy.Piecewise((sympy.exp(t0), t0 > 0), (sympy.log(t1), True)))
+    assert libm == "(math.exp(t0) if (t0 > 0.0) else select((t0 != t0), np.nan, math.log(t1)))"
 
 
 def test_module_is_written_once_to_the_cache_folder_and_reused(tmp_path):
