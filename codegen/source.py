@@ -118,10 +118,11 @@ def _loop(w, indent, loop, dtypes):
 
 
 _BLOCK = 512  # elements per block of a blocked innermost loop (see _blocks)
-# Vectorisable math inlines ~40 instructions per call where libm is one call:
-# a loop with more calls than this keeps libm, bounding LLVM's compile time
-# (a 300-op W5 chain, 240 calls: 2.9 s cold with libm, 8.8 s vectorised)
-_VECTOR_MATH_BUDGET = 24
+# Vectorisable math inlines ~40 instructions per call where libm is one call,
+# and LLVM's time grows faster than linearly in the size of one loop body
+# (W5 chains: 80 calls 1.0 s in LLVM, 240 calls 26 s; with libm 1.4 s): a
+# loop with more calls than this keeps libm
+_VECTOR_MATH_BUDGET = 64
 
 
 def _vector_math(body, innermost, accumulators):
