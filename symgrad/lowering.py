@@ -5,7 +5,10 @@ contractions that are matrix products become one BLAS call on 2-D views
 (choosing the product form that needs no copy), other contractions, gathers,
 scatter-adds, slices and concatenations become explicit loops, with bounds
 checks on every index read from data. Transposes and broadcasts are folded
-into the subscripts of the loops that read them; reshapes are views.
+into the subscripts of the loops that read them; reshapes are views; a
+product read only transposed is computed transposed. A fused loop stores an
+output into the buffer of an input that no later step reads, instead of a
+fresh one.
 Elementwise formulas get the same stability rewrites as the NumPy backend.
 
 Inputs, constants and named dimension sizes are the program's parameters
@@ -66,6 +69,7 @@ class _LoopBuilder:
 
     def __init__(self, shape):
         self.shape, self.body, self.loads, self.scalars = shape, [], {}, {}
+        self.taken = set()  # buffers of dead inputs reused by this loop's outputs
 
     def identity(self):
         return tuple(Index(a) for a in range(len(self.shape)))
@@ -169,7 +173,7 @@ class Lowering:
             lead = node.ndim - base.ndim
             return self.access(loop, base, tuple(Index(None) if d == 1 else index[lead + a]
                                                   for a, d in enumerate(base.shape)))
-        if isinstance(op, ops.Transpose):
+        if isinstance(op, ops.Transpose) and node not in self.values:
             inner = [None] * node.ndim
             for a, p in enumerate(op.perm):
                 inner[p] = index[a]
@@ -220,11 +224,27 @@ class Lowering:
                                    [i.dtype for i, u in zip(node.inputs, used) if u])
                 loop.scalars[node] = sym
                 if self.needs_array(node, fused):
-                    self.values[node] = self.alloc(node)
+                    self.values[node] = self.reusable(loop, node) or self.alloc(node)
                     self.store(loop, self.values[node], loop.identity(), sym)
             else:
                 self.reduction(loop, node)
         self.emit_loop(loop)
+
+    def reusable(self, loop, node):
+        """The buffer of an input of this loop that no later step reads, to store
+        ``node`` into in place (fewer fresh buffers, less memory traffic); else
+        None. Safe because this loop reads that input only at its own subscript
+        (every view of it is done with), and loaded it before this store."""
+        here = self.step_of[node]
+        for x, index in loop.loads:
+            name = self.values.get(x)
+            if (index == loop.identity() and name in self.fresh and name not in loop.taken
+                    and x.dtype == node.dtype and x not in self.output_set
+                    and all(self.step_of[u] <= here if u in self.step_of else
+                            self.read_at[u] < here for u in self.users[x])):
+                loop.taken.add(name)
+                return name
+        return None
 
     def reduction(self, loop, node):
         operand = node.inputs[0]
@@ -251,6 +271,16 @@ class Lowering:
     def kernel(self, node):
         op = node.op
         if isinstance(op, ops.Contract):
+            users = self.users.get(node, ())
+            if node not in self.output_set and users and all(
+                    isinstance(u.op, ops.Transpose) and u.op.perm == (1, 0) for u in users):
+                # only read transposed (a gradient wrt a matrix used as W.T):
+                # compute the transposed product instead of copying a transpose
+                transposed = self.matmul(node, node.op.operands_and_output[1][::-1])
+                if transposed is not None:
+                    for u in users:
+                        self.values[u] = transposed
+                    return
             self.values[node] = self.matmul(node) or self.contraction(node)
             return
         if isinstance(op, ops.ArgOneHot):
@@ -271,16 +301,19 @@ class Lowering:
                                       f"in {node.describe()}")
         self.values[node] = lower(node)
 
-    def matmul(self, node):
+    def matmul(self, node, out=None):
         """One ``np.dot`` on 2-D views when the einsum is a matrix product whose
-        operands reshape to matrices without a copy; else None."""
-        subs, out = node.op.operands_and_output
+        operands reshape to matrices without a copy; else None. ``out`` (the
+        output letters) may permute the einsum's."""
+        subs, spec_out = node.op.operands_and_output
+        out = out or spec_out
+        shape = tuple(node.shape[spec_out.index(c)] for c in out)
         if len(subs) != 2 or node.dtype not in FLOAT_DTYPES or \
                 any(x.dtype != node.dtype for x in node.inputs):
             return None
         operands = []
         for letters, x in zip(subs, node.inputs):
-            while isinstance(x.op, ops.Transpose):  # read the transpose's source instead
+            while isinstance(x.op, ops.Transpose) and x not in self.values:  # read its source
                 letters = "".join(letters[x.op.perm.index(a)] for a in range(x.ndim))
                 x = x.inputs[0]
             if isinstance(x.op, ops.Broadcast):
@@ -314,10 +347,10 @@ class Lowering:
             name = self.name("b")
             self.statements.append(MatMul(name, ma, mb, ta, tb))
             self.fresh.add(name)
-            if len(node.shape) == 2 and len(left) == 1 and len(right) == 1:
+            if len(shape) == 2 and len(left) == 1 and len(right) == 1:
                 return name
             view = self.name("r")
-            self.statements.append(Reshape(view, name, self.sizes(node.shape)))
+            self.statements.append(Reshape(view, name, self.sizes(shape)))
             return view
         return None
 
@@ -436,9 +469,25 @@ class Lowering:
 
     # -- the whole program ---------------------------------------------------------------
 
+    def schedule(self, the_plan):
+        """``step_of``: the plan step computing each node; ``read_at``: the last
+        step reading a node's value (for a view, its readers'; past the end for
+        an output)."""
+        self.step_of = {}
+        for k, step in enumerate(the_plan.steps):
+            for node in step.members if isinstance(step, FusedLoop) else [step]:
+                self.step_of[node] = k
+        self.read_at = {}
+        for node in reversed(self.order):
+            uses = [self.step_of[u] if u in self.step_of else self.read_at[u]
+                    for u in self.users.get(node, ())]
+            self.read_at[node] = len(the_plan.steps) if node in self.output_set else \
+                max(uses, default=-1)
+
     def lower(self):
         self.output_set = set(self.outputs)
         the_plan = plan(self.order)
+        self.schedule(the_plan)
         for step in the_plan.steps:
             if isinstance(step, FusedLoop):
                 self.fused_loop(step, the_plan.loop_of)
