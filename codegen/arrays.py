@@ -8,13 +8,15 @@ only need simple cases (contiguous operands, sizes already checked by the
 caller), which these intrinsics write directly as LLVM IR: nothing extra to
 compile. ``matmul`` calls the BLAS gemm Numba's ``np.dot`` calls, so products
 round as ``np.dot``'s do. All are callable from ``@njit`` code only.
+
+Numba's array and BLAS lowering modules are imported when a kernel is
+compiled, not with this module: importing them costs 45 ms, and a process
+that only loads cached kernels never needs them.
 """
 from numba import types
 from numba.core import cgutils
 from numba.core.imputils import impl_ret_borrowed, impl_ret_new_ref
 from numba.extending import intrinsic
-from numba.np.arrayobj import make_array, populate_array
-from numba.np.linalg import call_xxgemm, ensure_blas
 
 _INT_MAX = 2 ** 31 - 1  # BLAS takes C int sizes
 
@@ -34,6 +36,7 @@ def _c_strides(builder, itemsize, sizes):
 
 def _allocate(context, builder, array_type, sizes):
     """A new C-contiguous array of ``array_type`` with ``sizes`` (uninitialised)."""
+    from numba.np.arrayobj import make_array, populate_array
     array = make_array(array_type)(context, builder)
     itemsize = context.get_constant(types.intp, context.get_abi_sizeof(
         context.get_data_type(array_type.dtype)))
@@ -121,6 +124,7 @@ def view(typingctx, array, shape):
     result = array.copy(ndim=len(shape), layout="C")
 
     def codegen(context, builder, signature, args):
+        from numba.np.arrayobj import make_array, populate_array
         source = make_array(array)(context, builder, args[0])
         sizes = _sizes(context, builder, shape, args[1])
         out = make_array(result)(context, builder)
@@ -153,6 +157,8 @@ def matmul(typingctx, a, b):
     result = types.Array(dtype, 2, "C")
 
     def codegen(context, builder, signature, args):
+        from numba.np.arrayobj import make_array
+        from numba.np.linalg import call_xxgemm, ensure_blas
         ensure_blas()
         x, y = (make_array(t)(context, builder, v) for t, v in zip(signature.args, args))
         (m, k), (_, n) = (cgutils.unpack_tuple(builder, v.shape) for v in (x, y))
