@@ -66,7 +66,14 @@ class NumbaProgram:
         Numba's dispatcher types every argument on each call, which costs as much
         as a small kernel; so after the first call (through the dispatcher, which
         compiles or loads the kernel) this calls the overload compiled for exactly
-        these argument types directly."""
+        these argument types directly. The caller must pass exactly these types:
+        the overload's wrapper would coerce anything else instead of refusing it.
+
+        >>> import symgrad as sg
+        >>> x, y = sg.scalar("x"), sg.scalar("y")
+        >>> NumbaProgram([x, y], [x * y, x + y], cache=False).call_floats((1.5, 2.0))
+        [np.float64(3.0), np.float64(3.5)]
+        """
         args = (*values, *self.constants)
         if self._entry is None:
             outs = self._run(args)
