@@ -95,14 +95,16 @@ def _loop(w, indent, loop, dtypes):
         if hasattr(st, "sym") and not isinstance(st, (Store, CheckBounds)):
             depth[st.sym] = d
         levels[d].append(st)
-    vector_math = _vector_math(loop.body, levels[n], accumulators)
+    # a 0-d "loop" is scalar code: nothing to vectorise or block
+    vector_math = n > 0 and _vector_math(loop.body, levels[n], accumulators)
+    blocked = n > 0 and (bool(accumulators) or vector_math and any(
+        _printed(st, True)[2] for st in levels[n] if isinstance(st, Compute)))
     accs = {}
     for k, st in enumerate(accumulators):
         accs[st] = f"acc{k}_{st.array}"
         w.add(indent, f"{accs[st]} = {_subscript(st.array, st.index, depth)}")
-        w.add(indent, f"{accs[st]}_block = np.empty({_BLOCK}, np.{dtypes[st.array]})")
-    blocked = bool(accumulators) or vector_math and any(
-        _printed(st, True)[2] for st in levels[n] if isinstance(st, Compute))
+        if blocked:
+            w.add(indent, f"{accs[st]}_block = empty(({_BLOCK},), np.{dtypes[st.array]})")
     for level in range(n):
         for st in levels[level]:  # hoisted, scalar code: libm is as fast and exact
             _statement(w, indent + level, st, accs, False)
@@ -157,7 +159,9 @@ def _blocks(w, indent, var, extent, body, accs, vector_math):
     reduced = vector_math and any(_printed(st, True)[2] for st in body
                                   if isinstance(st, Compute))
     w.add(indent, f"for {start} in range(0, {extent}, {_BLOCK}):")
-    w.add(indent + 1, f"{stop} = min({start} + {_BLOCK}, {extent})")
+    w.add(indent + 1, f"{stop} = {start} + {_BLOCK}")  # min() would compile a helper
+    w.add(indent + 1, f"if {stop} > {extent}:")
+    w.add(indent + 2, f"{stop} = {extent}")
     if reduced:
         w.add(indent + 1, f"{huge} = False")
     w.add(indent + 1, f"for {i} in range({start}, {stop}):")
