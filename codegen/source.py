@@ -97,8 +97,7 @@ def _loop(w, indent, loop, dtypes):
         levels[d].append(st)
     # a 0-d "loop" is scalar code: nothing to vectorise or block
     vector_math = n > 0 and _vector_math(loop.body, levels[n], accumulators)
-    blocked = n > 0 and (bool(accumulators) or vector_math and any(
-        _printed(st, True)[2] for st in levels[n] if isinstance(st, Compute)))
+    blocked = n > 0 and (bool(accumulators) or vector_math and _reduces(levels[n]))
     accs = {}
     for k, st in enumerate(accumulators):
         accs[st] = f"acc{k}_{st.array}"
@@ -130,13 +129,23 @@ _VECTOR_MATH_BUDGET = 64
 def _vector_math(body, innermost, accumulators):
     """Whether the loop's innermost body uses codegen.vmath: within the compile
     budget, and, where vsin / vcos may need a block recomputed with libm, only
-    if every update of the block is idempotent (stores and block buffers)."""
+    if the block can be computed twice with the same result: its only updates
+    are stores and block buffers, and it stores into no array it loads (a
+    loop may write its result over an input it has read)."""
     calls = sum(math_calls(st.formula) for st in body if isinstance(st, Compute))
     if calls > _VECTOR_MATH_BUDGET:
         return False
-    reduces = any(_printed(st, True)[2] for st in innermost if isinstance(st, Compute))
-    updates = [st for st in innermost if isinstance(st, Store) and st.mode != "="]
-    return not reduces or all(st in accumulators for st in updates)
+    if not _reduces(innermost):
+        return True
+    loaded = {st.array for st in body if isinstance(st, Load)}
+    stores = [st for st in innermost if isinstance(st, Store)]
+    return all(st.array not in loaded and (st.mode == "=" or st in accumulators)
+               for st in stores)
+
+
+def _reduces(statements):
+    """Whether vector math would print a vsin / vcos in ``statements``."""
+    return any(_printed(st, True)[2] for st in statements if isinstance(st, Compute))
 
 
 def _printed(st, vector_math):
@@ -156,8 +165,7 @@ def _blocks(w, indent, var, extent, body, accs, vector_math):
     notes any larger argument, and such a block is computed again with libm."""
     i, start, stop, extent = f"i{var}", f"start{var}", f"stop{var}", size(extent)
     huge = f"huge{var}"
-    reduced = vector_math and any(_printed(st, True)[2] for st in body
-                                  if isinstance(st, Compute))
+    reduced = vector_math and _reduces(body)
     w.add(indent, f"for {start} in range(0, {extent}, {_BLOCK}):")
     w.add(indent + 1, f"{stop} = {start} + {_BLOCK}")  # min() would compile a helper
     w.add(indent + 1, f"if {stop} > {extent}:")
