@@ -33,7 +33,8 @@ class NumbaPrinter(PythonCodePrinter):
 
     def __init__(self, dtype="float64", vector_math=True):
         super().__init__({"fully_qualified_modules": True})
-        self.dtype, self.vector_math = dtype, vector_math
+        self.dtype = dtype
+        self.vector_math = vector_math and dtype in ("float64", "float32")
         self.reduced = []  # arguments printed for vsin / vcos (exact only below a limit)
 
     def _literal(self, value):
@@ -152,43 +153,23 @@ class NumbaPrinter(PythonCodePrinter):
     def _print_ceiling(self, e):
         return f"np.ceil({self._print(e.args[0])})"
 
-    def _vectorisable(self, name, e):
-        # codegen.vmath's branch-free versions, which LLVM vectorises in a loop;
-        # they compute in float64, so a float32 result is rounded back
+    def _vector_math_call(self, name, e):
+        # codegen.vmath's branch-free v<name>, which LLVM vectorises in a loop;
+        # it computes in float64, so a float32 result is rounded back
         arg = self._print(e.args[0])
         if not self.vector_math:
-            return f"math.{name[1:]}({arg})"
-        if self.dtype == "float64":
-            return f"{name}({arg})"
-        if self.dtype == "float32":
-            return f"np.float32({name}({arg}))"
-        return f"math.{name[1:]}({arg})"
+            return f"math.{name}({arg})"
+        if name in RANGE_LIMITED:
+            self.reduced.append(arg)
+        call = f"v{name}({arg})"
+        return call if self.dtype == "float64" else f"np.float32({call})"
 
-    def _print_exp(self, e):
-        return self._vectorisable("vexp", e)
 
-    def _print_expm1(self, e):
-        return self._vectorisable("vexpm1", e)
-
-    def _print_log(self, e):
-        return self._vectorisable("vlog", e)
-
-    def _print_log1p(self, e):
-        return self._vectorisable("vlog1p", e)
-
-    def _print_sin(self, e):
-        return self._range_limited("vsin", e)
-
-    def _print_cos(self, e):
-        return self._range_limited("vcos", e)
-
-    def _range_limited(self, name, e):
-        if self.vector_math:
-            self.reduced.append(self._print(e.args[0]))
-        return self._vectorisable(name, e)
-
-    def _print_tanh(self, e):
-        return self._vectorisable("vtanh", e)
+VECTOR_MATH = ("cos", "exp", "expm1", "log", "log1p", "sin", "tanh")  # codegen.vmath.v<name>
+RANGE_LIMITED = ("cos", "sin")  # exact below codegen.vmath.SIN_COS_LIMIT only
+for _name in VECTOR_MATH:
+    setattr(NumbaPrinter, f"_print_{_name}",
+            lambda self, e, name=_name: self._vector_math_call(name, e))
 
 
 _PLACEHOLDER = re.compile(r"\b_([AT])(\d+)_\b")
@@ -209,7 +190,7 @@ def nan_watched(piecewise):
 
 def is_vector_math(call):
     """Whether the SymPy function ``call`` prints as a codegen.vmath function."""
-    return type(call).__name__ in ("exp", "expm1", "log", "log1p", "sin", "cos", "tanh")
+    return type(call).__name__ in VECTOR_MATH
 
 
 def math_calls(formula):

@@ -13,7 +13,7 @@ import functools
 
 import sympy
 
-from .printer import NumbaPrinter, formula_lines, instantiate, math_calls
+from .printer import VECTOR_MATH, NumbaPrinter, formula_lines, instantiate, math_calls
 from .program import Alloc, ArgOneHot, ByValue, CheckBounds, Compute, Copy, Item, Load, Loop, \
     MatMul, Reshape, Store
 from .vmath import SIN_COS_LIMIT
@@ -261,7 +261,7 @@ def program_source(program):
     w.add(0, "import numpy as np")
     w.add(0, "from codegen.arrays import empty, full, matmul, view")
     w.add(0, "from codegen.runtime import nonneg, select")
-    w.add(0, "from codegen.vmath import vcos, vexp, vexpm1, vlog, vlog1p, vsin, vtanh")
+    w.add(0, f"from codegen.vmath import {', '.join('v' + name for name in VECTOR_MATH)}")
     w.add(0, "")
     w.add(0, "")
     w.add(0, f"def {ENTRY}({', '.join(program.params)}):")
