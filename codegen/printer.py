@@ -1,4 +1,8 @@
-"""SymPy formulas as Numba-friendly Python: ``math`` calls and scalar conditionals.
+"""SymPy formulas as Numba-friendly Python: vectorisable math calls and scalar
+conditionals.
+
+exp, expm1, log, log1p, sin, cos and tanh print as codegen.vmath's
+branch-free versions in float code (``vector_math=False``: libm's ``math.*``).
 
 ``NumbaPrinter`` overrides the few ``_print_<Class>`` methods where stock
 ``PythonCodePrinter`` output is wrong or slow under ``@njit``: Piecewise,

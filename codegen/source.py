@@ -4,7 +4,10 @@ Loop nests are printed as explicit ``for`` loops with scalar bodies (Numba
 compiles these much faster than array expressions, and runs them faster);
 each body statement is placed at the outermost loop level where all its
 operands are known, so loads and formulas of broadcast operands are hoisted
-out of inner loops. Full reductions accumulate in a local variable.
+out of inner loops. The innermost loop uses codegen.vmath's vectorisable
+math and, where it has full reductions or vsin / vcos, runs in blocks (see
+``_blocks``); loop indices are unsigned (``nonneg``) so that LLVM sees plain
+strided accesses and can vectorise.
 Arrays are allocated, reshaped and multiplied through ``codegen.arrays``
 (intrinsics, where ``np.empty``, ``.reshape`` and ``np.dot`` would each
 compile helper functions per signature: most of a cold compile's time).
@@ -163,13 +166,13 @@ def _blocks(w, indent, var, extent, body, accs, vector_math):
 
     vsin / vcos reduce their argument exactly below SIN_COS_LIMIT only: the body
     notes any larger argument, and such a block is computed again with libm."""
-    i, start, stop, extent = f"i{var}", f"start{var}", f"stop{var}", size(extent)
+    i, start, stop, end = f"i{var}", f"start{var}", f"stop{var}", size(extent)
     huge = f"huge{var}"
     reduced = vector_math and _reduces(body)
-    w.add(indent, f"for {start} in range(0, {extent}, {_BLOCK}):")
+    w.add(indent, f"for {start} in range(0, {end}, {_BLOCK}):")
     w.add(indent + 1, f"{stop} = {start} + {_BLOCK}")  # min() would compile a helper
-    w.add(indent + 1, f"if {stop} > {extent}:")
-    w.add(indent + 2, f"{stop} = {extent}")
+    w.add(indent + 1, f"if {stop} > {end}:")
+    w.add(indent + 2, f"{stop} = {end}")
     if reduced:
         w.add(indent + 1, f"{huge} = False")
     w.add(indent + 1, f"for {i} in range({start}, {stop}):")
