@@ -5,25 +5,134 @@ elementwise formula ``g * df/dtk``; it always multiplies by the upstream
 gradient ``g``. Where the derivative of a one-argument formula can be written
 as a polynomial in the formula's own value y (sigmoid' = y (1 - y),
 tanh' = 1 - y**2, exp' = y) that form is used: shorter, it reuses the forward
-value, and it is stable. A non-constant derivative is guarded so that a zero
-upstream gradient gives an exact zero even where the derivative is inf or
-nan (the untaken branch of a ``where``).
+value, and it is stable.
+
+A non-constant derivative is guarded, ``Piecewise((0, Eq(g, 0)), (g*d, True))``,
+so that a zero upstream gradient gives an exact zero even where d is inf or nan
+(the untaken branch of a ``where``). The guard is a numerical device, not
+mathematics: differentiated as written it would have derivative 0 with respect
+to g at g = 0, and second derivatives would vanish wherever a first-order
+upstream gradient does. So before ``sympy.diff`` sees a formula, each guard
+becomes a :class:`GuardedProduct`, whose derivative is that of the plain
+product ``g*d`` with the guard kept on the term that multiplies by g.
 """
 import functools
 
 import sympy
 
-from .elementwise import params
+from .elementwise import check_formula, params
+
+
+class GuardedProduct(sympy.Function):
+    """``g * d``, exactly 0 where g == 0 even when d is inf or nan.
+
+    Its derivative is the product rule, with the guard kept where g still
+    multiplies: d/ds (g d) = g' d + GuardedProduct(g, d').
+
+    >>> g, t = sympy.symbols("g t", real=True)
+    >>> sympy.diff(GuardedProduct(g, sympy.sin(t)), g)
+    sin(t)
+    >>> sympy.diff(GuardedProduct(g, sympy.sin(t)), t)
+    GuardedProduct(g, cos(t))
+    """
+
+    @classmethod
+    def eval(cls, g, d):
+        if g == 0 or d == 0:
+            return sympy.S.Zero
+        pieces = d.args if isinstance(d, sympy.Piecewise) else ((d, True),)
+        if g.is_number or all(piece.is_number for piece, _ in pieces):
+            return sympy.piecewise_fold(g * d)   # nothing to guard against
+        return None
+
+    def _eval_derivative(self, s):
+        g, d = self.args
+        return sympy.diff(g, s) * d + GuardedProduct(g, sympy.diff(d, s))
+
+    def as_piecewise(self):
+        """The evaluation form: Piecewise((0, Eq(g, 0)), (g*d, True))."""
+        g, d = self.args
+        return sympy.Piecewise((0, sympy.Eq(g, 0)), (sympy.piecewise_fold(g * d), True))
 
 
 def _guarded(g, d):
-    if d == 0:
+    """The guarded product g*d as formula text (Piecewise), or None when d is 0."""
+    product = GuardedProduct(g, d)
+    if product == 0:
         return None
-    pieces = d.args if isinstance(d, sympy.Piecewise) else ((d, True),)
-    product = sympy.piecewise_fold(g * d)
-    if all(piece.is_number for piece, _ in pieces):
-        return product
-    return sympy.Piecewise((0, sympy.Eq(g, 0)), (product, True))
+    return _as_piecewise(product)
+
+
+def _as_piecewise(e):
+    return e.replace(lambda a: isinstance(a, GuardedProduct), lambda a: a.as_piecewise())
+
+
+def _is_guard(e):
+    return (isinstance(e, sympy.Piecewise) and len(e.args) == 2 and e.args[0].expr == 0
+            and isinstance(e.args[0].cond, sympy.Eq) and e.args[0].cond.rhs == 0
+            and e.args[1].cond is sympy.true)
+
+
+def _as_guarded_product(e):
+    """Piecewise((0, Eq(g, 0)), (p, True)) -> GuardedProduct(g, p / g)."""
+    g, p = e.args[0].cond.lhs, e.args[1].expr
+    d = sympy.piecewise_fold(p / g)
+    if d.has(1 / g):
+        d = sympy.cancel(d)
+    return GuardedProduct(g, d)
+
+
+def _power_times_log(e):
+    """x**a * log(x)**k * rest -> GuardedProduct(x**a, log(x)**k * rest), or None.
+
+    Where x**a is 0 (x -> 0 with a > 0) the product's limit is 0: the power
+    wins over the logarithm. So d(x**y)/dy = x**y log(x) is 0 at x = 0, y > 0
+    (as autograd and PyTorch give), not 0 * -inf = nan.
+    """
+    if not e.is_Mul:
+        return None
+    logs = {f.base.args[0] if f.is_Pow else f.args[0] for f in e.args
+            if isinstance(f.base if f.is_Pow else f, sympy.log)}
+    for f in e.args:
+        if f.is_Pow and f.base in logs and not f.exp.is_negative:
+            return GuardedProduct(f, e / f)
+    return None
+
+
+def _merge_powers(e):
+    """y * x**y / x -> y * x**(y - 1), or None: SymPy's d(x**y)/dx, which is
+    0/0 = nan at x = 0 for y > 1 where the derivative is 0."""
+    if not e.is_Mul:
+        return None
+    powers = {}
+    for f in e.args:
+        base, exponent = f.as_base_exp()
+        powers.setdefault(base, []).append(exponent)
+    merged = {b: es for b, es in powers.items()
+              if len(es) > 1 and any(not x.is_number for x in es) and not isinstance(b, sympy.exp)}
+    if not merged:
+        return None
+    return sympy.Mul(*(f for f in e.args if f.as_base_exp()[0] not in merged),
+                     *(b ** sympy.Add(*es) for b, es in merged.items()))
+
+
+def _derivative(expr, s):
+    """``d expr / ds`` as formula text that every backend prints.
+
+    Guards are differentiated as products, derivatives of step functions are
+    zero almost everywhere, ``Subs`` and other unevaluated objects SymPy leaves
+    are evaluated, and x**a log(x) products get their limit at x = 0.
+    """
+    expr = expr.replace(_is_guard, _as_guarded_product)
+    # a number's power (0**t) with a symbol for the base, so that its log stays a factor
+    bases = {}
+    expr = expr.replace(lambda a: a.is_Pow and a.base.is_number and not a.exp.is_number,
+                        lambda a: bases.setdefault(a.base, sympy.Dummy(positive=a.base > 0)) ** a.exp)
+    d = _almost_everywhere(sympy.diff(expr, s)).doit()
+    for rule in (_merge_powers, _power_times_log):
+        d = d.replace(lambda a: a.is_Mul and rule(a) is not None, rule)
+    d = _as_piecewise(d).xreplace({x: b for b, x in bases.items()})
+    return d.xreplace({sympy.zoo: sympy.nan})
 
 
 def _in_terms_of_output(f, d, t, y):
@@ -84,7 +193,7 @@ def elemwise_vjp(formula, k):
     (Lambda((t0, t1), Piecewise((0, Eq(t0, 0)), (t0*t1*(1 - t1), True))), True)
     """
     ps = formula.variables
-    d = _almost_everywhere(sympy.diff(formula.expr, ps[k]))
+    d = _derivative(formula.expr, ps[k])
     n = len(ps)
     g, *args = params(n + 1)
     if n == 1:
@@ -92,7 +201,13 @@ def elemwise_vjp(formula, k):
         dy = _in_terms_of_output(formula.expr, d, ps[0], y)
         if dy is not None:
             body = _guarded(g, dy)
-            return (None, False) if body is None else (sympy.Lambda((g, y), body), True)
+            if body is None:
+                return None, False
+            check_formula(body, (g, y), f"the derivative of {formula.expr}")
+            return sympy.Lambda((g, y), body), True
     d = d.xreplace(dict(zip(ps, args)))
     body = _guarded(g, d)
-    return (None, False) if body is None else (sympy.Lambda((g, *args), body), False)
+    if body is None:
+        return None, False
+    check_formula(body, (g, *args), f"the derivative of {formula.expr} for {ps[k]}")
+    return sympy.Lambda((g, *args), body), False

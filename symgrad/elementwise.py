@@ -7,11 +7,13 @@ Kink conventions (API.md): relu'(0) = 0, |x|'(0) = 0, hardtanh'(±1) = 0 and
 ties of maximum/minimum go to the first argument; they are spelled out as
 ``Piecewise`` formulas whose pieces differentiate to exactly that.
 """
+import functools
 import inspect
 import numbers
 
 import numpy as np
 import sympy
+from sympy.codegen.cfunctions import expm1, log1p
 
 from .graph import Expr
 from .ops import Constant, Elemwise
@@ -19,12 +21,23 @@ from .types import as_dtype, broadcast_shapes, is_float, result_dtype
 
 _PARAMS = [sympy.Symbol(f"t{i}", real=True) for i in range(64)]
 
-# SymPy functions a formula may use: the ones every backend can print.
+# SymPy's own functions a formula may use: the ones every backend prints. Checked
+# by class identity, never by name: a Function subclass or an undefined Function
+# called "exp" would print itself into the generated code.
 SUPPORTED_FUNCTIONS = frozenset({
-    "exp", "log", "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh",
-    "asinh", "acosh", "atanh", "Abs", "sign", "Piecewise", "Heaviside", "Max", "Min",
-    "floor", "ceiling", "erf", "erfc", "log1p", "expm1", "atan2",
+    sympy.exp, sympy.log, sympy.sin, sympy.cos, sympy.tan, sympy.asin, sympy.acos, sympy.atan,
+    sympy.sinh, sympy.cosh, sympy.tanh, sympy.asinh, sympy.acosh, sympy.atanh, sympy.Abs,
+    sympy.sign, sympy.Piecewise, sympy.Heaviside, sympy.Max, sympy.Min, sympy.floor,
+    sympy.ceiling, sympy.erf, sympy.erfc, log1p, expm1, sympy.atan2,
 })
+# the other SymPy classes a formula is made of: arithmetic, choices, conditions
+_STRUCTURE = frozenset({
+    sympy.Add, sympy.Mul, sympy.Pow, sympy.core.containers.Tuple, sympy.functions.elementary.
+    piecewise.ExprCondPair, sympy.Eq, sympy.Ne, sympy.Lt, sympy.Le, sympy.Gt, sympy.Ge,
+    sympy.And, sympy.Or, sympy.Not, sympy.Xor,
+})
+_ATOMS = (sympy.Number, sympy.NumberSymbol, sympy.logic.boolalg.BooleanAtom)
+_FLOAT64_MAX = sympy.Float(np.finfo(np.float64).max)
 
 
 def params(n):
@@ -34,17 +47,47 @@ def params(n):
     return tuple(_PARAMS[:n])
 
 
+def _unsupported(node, ps):
+    """Why ``node`` (one node of a formula) cannot be compiled, or None."""
+    kind = type(node)
+    if isinstance(node, sympy.Symbol):
+        return None if node in ps else f"the symbol {node}, which is not one of its arguments"
+    if kind in SUPPORTED_FUNCTIONS or kind in _STRUCTURE:
+        return None
+    if isinstance(node, _ATOMS) and (kind.__module__ or "").startswith("sympy."):
+        if node is sympy.zoo:
+            return "zoo (complex infinity, e.g. from a division by zero)"
+        if node.is_finite and abs(node) > _FLOAT64_MAX:
+            return f"the constant {node}, which is beyond float64's range"
+        return None
+    if isinstance(node, sympy.Function):
+        supported = sorted(f.__name__ for f in SUPPORTED_FUNCTIONS)
+        if kind.__name__ in supported:
+            return (f"a function called {kind.__name__} that is not SymPy's own {kind.__name__} "
+                    "(a subclass or an undefined Function)")
+        return f"the SymPy function {kind.__name__}; supported: {', '.join(supported)}"
+    return f"{kind.__name__} ({node})"
+
+
 def check_formula(body, ps, name):
-    """Raise ValueError naming any function in ``body`` that symgrad cannot compile."""
-    for f in body.atoms(sympy.Function):
-        fname = type(f).__name__
-        if fname not in SUPPORTED_FUNCTIONS:
-            raise ValueError(f"elementwise op {name!r} uses the SymPy function {fname!r}, which "
-                             f"symgrad cannot compile; supported: {', '.join(sorted(SUPPORTED_FUNCTIONS))}")
-    unknown = body.free_symbols - set(ps)
-    if unknown:
-        raise ValueError(f"elementwise op {name!r}: the formula uses {sorted(map(str, unknown))}, "
-                         "which are not its arguments; make them arguments of the function")
+    """Raise ValueError naming anything in ``body`` that symgrad cannot compile.
+
+    A formula may use its parameters ``ps``, finite float64 numbers, SymPy's
+    arithmetic, comparisons and choices, and the SymPy functions in
+    ``SUPPORTED_FUNCTIONS`` (SymPy's own classes, by identity).
+
+    >>> t = sympy.Symbol("t0", real=True)
+    >>> check_formula(sympy.Function("exp")(t), (t,), "f")
+    Traceback (most recent call last):
+    ...
+    ValueError: elementwise op 'f' uses a function called exp that is not SymPy's own exp (a subclass or an undefined Function); symgrad cannot compile it
+    """
+    for node in sympy.preorder_traversal(body):
+        problem = _unsupported(node, ps)
+        if problem is not None:
+            if isinstance(node, sympy.Symbol):
+                problem += "; make it an argument of the function"
+            raise ValueError(f"elementwise op {name!r} uses {problem}; symgrad cannot compile it")
 
 
 def _int_closed(body, ps):
@@ -94,6 +137,13 @@ def apply(formula, args, name, dtype=None):
     subs.update({p: new_ps[unique.index(a)] for p, a in nodes})
     body = body.xreplace(subs)
     in_dtypes = [a.dtype for a in unique]
+    if body.has(sympy.zoo) and not formula.expr.has(sympy.zoo):
+        # folding a number made a pole (x / 0.0): SymPy's zoo has no sign, so the
+        # numbers become constants and the division happens at run time, as in NumPy
+        floats = [d for d in in_dtypes if is_float(d)]
+        as_constant = functools.partial(constant, dtype=result_dtype(floats) if floats else None)
+        return apply(formula, [as_constant(a) if isinstance(a, numbers.Number) else a
+                               for a in args], name, dtype)
     if dtype is None:
         floats = [d for d in in_dtypes if is_float(d)]
         if floats:

@@ -44,10 +44,11 @@ class NoMatrixForm(Exception):
 
 
 def _unguard(e):
-    """Piecewise((0, Eq(g, 0)), (p, True)) -> p."""
+    """Piecewise((0, Eq(g, 0)), (p, True)) -> p, unless p is nan (a limit the guard gives)."""
     def guard(a):
         return (isinstance(a, sympy.Piecewise) and len(a.args) == 2 and a.args[0].expr == 0
-                and isinstance(a.args[0].cond, sympy.Eq) and a.args[1].cond is sympy.true)
+                and isinstance(a.args[0].cond, sympy.Eq) and a.args[1].cond is sympy.true
+                and not a.args[1].expr.has(sympy.nan))
     return e.replace(guard, lambda a: a.args[1].expr)
 
 
