@@ -13,8 +13,9 @@ from .composites import log_softmax, logsumexp, softmax
 from .constructors import constant, dim_size, matrix, scalar, tensor, vector
 from .debugprint import debugprint
 from .elementwise import cast, elementwise
-from .elementwise_ops import (abs, cos, exp, hardtanh, leaky_relu, log, maximum, minimum, prelu,
-                              relu, sigmoid, sin, softplus, sqrt, tanh, where)
+from .elementwise_ops import (abs, cos, eq, equal, exp, hardtanh, leaky_relu, log, maximum,
+                              minimum, neq, not_equal, prelu, relu, sigmoid, sin, softplus, sqrt,
+                              tanh, where)
 from .errors import CycleError, DisconnectedInputError, ShapeError
 from .function import evaluate, function, value_and_grad
 from .graph import Expr
@@ -33,7 +34,8 @@ __all__ = [
     "Expr", "ShapeError", "DisconnectedInputError", "CycleError", "GradCheckResult",
     "scalar", "vector", "matrix", "tensor", "constant", "dim_size",
     "exp", "log", "sin", "cos", "tanh", "sqrt", "abs", "sigmoid", "relu", "leaky_relu",
-    "prelu", "hardtanh", "softplus", "maximum", "minimum", "where", "elementwise", "cast",
+    "prelu", "hardtanh", "softplus", "maximum", "minimum", "where", "eq", "neq", "equal",
+    "not_equal", "elementwise", "cast",
     "dot", "matmul", "einsum", "sum", "mean", "max", "min", "logsumexp", "softmax",
     "log_softmax", "concatenate", "stack", "reshape", "transpose", "broadcast_to", "gather",
     "pick", "grad", "jacobian", "hessian", "function", "value_and_grad", "evaluate",

@@ -4,6 +4,7 @@ Each is a SymPy formula turned into an op by :func:`elementwise`; the
 formulas at kinks are written so that ``sympy.diff`` yields API.md's
 conventions.
 """
+import numpy as np
 import sympy
 from sympy import Piecewise
 
@@ -21,6 +22,9 @@ _lt = elementwise(lambda a, b: Piecewise((1, a < b), (0, True)), name="lt")
 _le = elementwise(lambda a, b: Piecewise((1, a <= b), (0, True)), name="le")
 _gt = elementwise(lambda a, b: Piecewise((1, a > b), (0, True)), name="gt")
 _ge = elementwise(lambda a, b: Piecewise((1, a >= b), (0, True)), name="ge")
+# not operators: Expr's == and != stay identity, so expressions remain dict keys
+_eq = elementwise(lambda a, b: Piecewise((1, sympy.Eq(a, b)), (0, True)), name="eq")
+_neq = elementwise(lambda a, b: Piecewise((1, sympy.Ne(a, b)), (0, True)), name="neq")
 
 _exp = elementwise(lambda t: sympy.exp(t), name="exp")
 _log = elementwise(lambda t: sympy.log(t), name="log")
@@ -210,6 +214,47 @@ def minimum(a, b):
     return _minimum(a, b)
 
 
+def eq(a, b):
+    """1 where ``a == b`` else 0, elementwise with broadcasting; the gradient is zero.
+
+    ``a == b`` on expressions is identity (they are dict keys), so this is
+    the elementwise comparison; the result dtype is that of ``a < b``.
+
+    >>> import symgrad as sg
+    >>> y = sg.vector("y", 3, dtype="int64")
+    >>> sg.where(sg.eq(y, 2), 1.0, 0.0).eval({y: [2, 0, 2]})
+    array([1., 0., 1.])
+    """
+    return _eq(a, b)
+
+
+def neq(a, b):
+    """1 where ``a != b`` else 0 (also where either is nan, as NumPy; but
+    ``neq(x, x)`` of one expression is 0), elementwise with broadcasting;
+    the gradient is zero. ``!=`` on expressions is identity.
+
+    >>> import symgrad as sg
+    >>> x = sg.vector("x", 3)
+    >>> sg.neq(x, 0.5).eval({x: [0.5, 1.0, float("nan")]})
+    array([0., 1., 1.])
+    """
+    return _neq(a, b)
+
+
+equal = eq
+not_equal = neq
+
+
+def _check_condition(cond, where):
+    """Refuse a Python or NumPy bool: most likely ``a == b`` on expressions,
+    which is identity, not an elementwise comparison."""
+    if isinstance(cond, (bool, np.bool_)):
+        kind = "Python bool" if isinstance(cond, bool) else "NumPy bool"
+        raise TypeError(f"{where}: the condition is the {kind} {bool(cond)}; `==` and `!=` "
+                        "on expressions are identity, use sg.eq(a, b) / sg.neq(a, b) for an "
+                        "elementwise comparison")
+
+
 def where(cond, a, b):
     """``a`` where ``cond`` is nonzero, else ``b``, elementwise with broadcasting.
 
@@ -220,5 +265,9 @@ def where(cond, a, b):
     >>> x = sg.vector("x", 3)
     >>> sg.where(x > 0, x, 0.1 * x).eval({x: [-1.0, 0.0, 2.0]})
     array([-0.1,  0. ,  2. ])
+
+    A Python bool condition (what ``x == 0`` gives: identity) is a TypeError;
+    compare elementwise with :func:`eq` / :func:`neq`.
     """
+    _check_condition(cond, "sg.where")
     return _where(cond, a, b)
