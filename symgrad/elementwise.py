@@ -51,7 +51,7 @@ def _unsupported(node, ps):
     """Why ``node`` (one node of a formula) cannot be compiled, or None."""
     kind = type(node)
     if isinstance(node, sympy.Symbol):
-        return None if node in ps else f"the symbol {node}, which is not one of its arguments"
+        return None if node in ps else f"the symbol {node} (symbols that are not its arguments cannot be compiled)"
     if kind in SUPPORTED_FUNCTIONS or kind in _STRUCTURE:
         return None
     if isinstance(node, _ATOMS) and (kind.__module__ or "").startswith("sympy."):
@@ -63,9 +63,9 @@ def _unsupported(node, ps):
     if isinstance(node, sympy.Function):
         supported = sorted(f.__name__ for f in SUPPORTED_FUNCTIONS)
         if kind.__name__ in supported:
-            return (f"a function called {kind.__name__} that is not SymPy's own {kind.__name__} "
+            return (f"a function called {kind.__name__!r} that is not SymPy's own {kind.__name__} "
                     "(a subclass or an undefined Function)")
-        return f"the SymPy function {kind.__name__}; supported: {', '.join(supported)}"
+        return f"the SymPy function {kind.__name__!r}; supported: {', '.join(supported)}"
     return f"{kind.__name__} ({node})"
 
 
@@ -80,7 +80,7 @@ def check_formula(body, ps, name):
     >>> check_formula(sympy.Function("exp")(t), (t,), "f")
     Traceback (most recent call last):
     ...
-    ValueError: elementwise op 'f' uses a function called exp that is not SymPy's own exp (a subclass or an undefined Function); symgrad cannot compile it
+    ValueError: elementwise op 'f' uses a function called 'exp' that is not SymPy's own exp (a subclass or an undefined Function); symgrad cannot compile it
     """
     for node in sympy.preorder_traversal(body):
         problem = _unsupported(node, ps)
