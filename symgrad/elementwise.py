@@ -54,13 +54,13 @@ def _unsupported(node, ps):
         return None if node in ps else f"the symbol {node} (symbols that are not its arguments cannot be compiled)"
     if kind in SUPPORTED_FUNCTIONS or kind in _STRUCTURE:
         return None
+    if node is sympy.zoo:
+        return "zoo (complex infinity, e.g. from a division by zero)"
     if isinstance(node, _ATOMS) and (kind.__module__ or "").startswith("sympy."):
-        if node is sympy.zoo:
-            return "zoo (complex infinity, e.g. from a division by zero)"
         if node.is_finite and abs(node) > _FLOAT64_MAX:
             return f"the constant {node}, which is beyond float64's range"
         return None
-    if isinstance(node, sympy.Function):
+    if isinstance(node, sympy.core.function.Application):
         supported = sorted(f.__name__ for f in SUPPORTED_FUNCTIONS)
         if kind.__name__ in supported:
             return (f"a function called {kind.__name__!r} that is not SymPy's own {kind.__name__} "
