@@ -8,8 +8,9 @@ branch-free versions in float code (``vector_math=False``: libm's ``math.*``).
 ``PythonCodePrinter`` output is wrong or slow under ``@njit``: Piecewise,
 Heaviside, Max, Min and sign become ``select`` calls (branch-free) or, for
 choices between expensive pieces, conditional expressions (only the taken
-piece is evaluated), literals carry the loop's dtype so float32 stays
-float32, and small integer powers become products.
+piece is evaluated; in float code a nan that a choice's comparisons read
+reaches its result, see ``nan_watched``), literals carry the loop's dtype so
+float32 stays float32, and small integer powers become products.
 
 ``formula_lines`` prints one formula with its common subexpressions as a
 template (cached per formula), which ``instantiate`` fills in with the
@@ -31,6 +32,8 @@ class NumbaPrinter(PythonCodePrinter):
     >>> x = sympy.Symbol("x", real=True)
     >>> NumbaPrinter("float64").doprint(sympy.Piecewise((x, x > 0), (0, True)))
     'select((x > 0.0), x, select((x != x), np.nan, 0.0))'
+    >>> NumbaPrinter("int64").doprint(sympy.Piecewise((x, x > 0), (0, True)))
+    'select((x > 0), x, 0)'
     >>> NumbaPrinter("float32").doprint(2 * x)
     'np.float32(2.0)*x'
     """
@@ -96,8 +99,10 @@ class NumbaPrinter(PythonCodePrinter):
         for value, cond in reversed(e.args):
             if cond == sympy.true:
                 text = self._print(value)
-                watched = nan_watched(e)
-                if watched:  # every comparison with a nan is false: give nan, not this piece
+                # every comparison with a nan is false: give nan, not this piece
+                # (float formulas only: an integer has no nan, and no name for one)
+                watched = nan_watched(e) if self.dtype in ("float64", "float32") else ()
+                if watched:
                     unordered = " | ".join(f"({self._print(w)} != {self._print(w)})"
                                            for w in watched)
                     text = f"select({unordered}, {self._literal(float('nan'))}, {text})"

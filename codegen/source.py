@@ -7,11 +7,13 @@ operands are known, so loads and formulas of broadcast operands are hoisted
 out of inner loops. The innermost loop uses codegen.vmath's vectorisable
 math and, where it has full reductions or vsin / vcos, runs in blocks (see
 ``_blocks``); loop indices are unsigned (``nonneg``) so that LLVM sees plain
-strided accesses and can vectorise.
+strided accesses and can vectorise. Sums into float32 (int32) arrays
+accumulate in float64 (int64) and round once (see ``_loop``).
 Arrays are allocated, reshaped and multiplied through ``codegen.arrays``
 (intrinsics, where ``np.empty``, ``.reshape`` and ``np.dot`` would each
 compile helper functions per signature: most of a cold compile's time).
 """
+import dataclasses
 import functools
 
 import sympy
@@ -76,22 +78,81 @@ class _Writer:
         self.lines.append("    " * indent + text)
 
 
-def _loop(w, indent, loop, dtypes):
-    """Print a loop nest; ``dtypes`` maps array names to dtypes (for accumulators)."""
+# A sum into a float32 (int32) array accumulates in float64 (int64) and rounds
+# once at the end (NumPy sums int32 in int64, and float32 pairwise): one
+# float32 running sum over n values errs by up to ~n * 6e-8 (a mean of 4e6
+# squares: 3e-3 relative)
+_WIDE = {"float32": "float64", "int32": "int64"}
+
+
+def _sums_over(st, n):
+    """Whether the Store ``st`` sums values from several iterations of an
+    ``n``-deep loop into one element (a reduction or a contraction: its
+    subscript leaves out a loop variable), not a scatter (a subscript read
+    from data) or a one-to-one add."""
+    return st.mode == "+=" and not any(isinstance(e, ByValue) for e in st.index) and \
+        {e.var for e in st.index if e.var is not None} != set(range(n))
+
+
+def _accumulated_at(st, n, dtypes):
+    """The loop level at which the Store ``st`` of an ``n``-deep loop is
+    accumulated in a scalar (see ``_loop``), or None."""
+    if st.mode == "=" or any(isinstance(e, ByValue) for e in st.index):
+        return None
+    level = max((e.var + 1 for e in st.index if e.var is not None), default=0)
+    if level == 0:
+        return 0  # a full reduction
+    if st.mode == "+=" and dtypes.get(st.array) == "float32" and level < n:
+        return level  # a float32 sum over the innermost loop
+    return None
+
+
+def _convert(w, indent, target, source, shape, dtype):
+    """``target[...] = dtype(source[...])`` over every element of ``shape``."""
+    for a, d in enumerate(shape):
+        w.add(indent + a, f"for i{a} in range({size(d)}):")
+    index = ", ".join(f"nonneg(i{a})" for a in range(len(shape))) or "0"
+    w.add(indent + len(shape), f"{target}[{index}] = np.{dtype}({source}[{index}])")
+
+
+def _loop(w, indent, loop, arrays, zeroed=frozenset()):
+    """Print a loop nest; ``arrays`` maps array names to (dtype, shape), ``zeroed``
+    holds the arrays still as allocated filled with 0.
+
+    An update of one element by every iteration of the loops from some level
+    on is accumulated in a scalar from that level: full reductions (all the
+    loops; the innermost loop then runs in blocks, see ``_blocks``) and
+    float32 sums over at least the innermost loop (in float64). Other float32
+    sums (over outer loops only) go to a float64 copy of their array, rounded
+    back after the loop."""
     n = len(loop.shape)
-    depth, levels, accumulators = {}, [[] for _ in range(n + 1)], []
+    dtypes = {name: dtype for name, (dtype, _) in arrays.items()}
+    wide = {}
     for st in loop.body:
+        if isinstance(st, Store) and _sums_over(st, n) and dtypes.get(st.array) == "float32" \
+                and _accumulated_at(st, n, dtypes) is None:
+            wide.setdefault(st.array, f"wide_{st.array}")
+    for array, copy in wide.items():
+        shape = arrays[array][1]
+        if array in zeroed:
+            w.add(indent, f"{copy} = full({_shape(shape)}, 0.0, np.float64)")
+        else:
+            w.add(indent, f"{copy} = empty({_shape(shape)}, np.float64)")
+            _convert(w, indent, copy, array, shape, "float64")
+    body = tuple(dataclasses.replace(st, array=wide[st.array])
+                 if isinstance(st, Store) and st.array in wide else st for st in loop.body)
+    depth, levels, accumulators = {}, [[] for _ in range(n + 1)], {}
+    for st in body:
         if isinstance(st, Load):
             d = _index_depth(st.index, depth)
         elif isinstance(st, Compute):
             d = max((depth.get(a, 0) for a in st.args), default=0)
         elif isinstance(st, CheckBounds):
             d = depth.get(st.sym, 0)
-        elif st.mode != "=" and all(not isinstance(e, ByValue) and e.var is None
-                                    for e in st.index):
-            accumulators.append(st)
-            d = n
         elif st.mode != "=":
+            level = _accumulated_at(st, n, dtypes)
+            if level is not None:
+                accumulators[st] = level
             d = n
         else:
             d = max(_index_depth(st.index, depth), depth.get(st.sym, 0))
@@ -99,26 +160,62 @@ def _loop(w, indent, loop, dtypes):
             depth[st.sym] = d
         levels[d].append(st)
     # a 0-d "loop" is scalar code: nothing to vectorise or block
-    vector_math = n > 0 and _vector_math(loop.body, levels[n], accumulators)
-    blocked = n > 0 and (bool(accumulators) or vector_math and _reduces(levels[n]))
-    accs = {}
+    vector_math = n > 0 and _vector_math(body, levels[n], accumulators)
+    # blocks for full reductions only: a row sum over a few elements per row
+    # would pay more for them than it saves (a (5e5, 2) sum over axis 1: 10x)
+    blocked = n > 0 and (0 in accumulators.values() or vector_math and _reduces(levels[n]))
+    accs, widened, lanes = {}, {}, set()
     for k, st in enumerate(accumulators):
-        accs[st] = f"acc{k}_{st.array}"
-        w.add(indent, f"{accs[st]} = {_subscript(st.array, st.index, depth)}")
+        accs[st] = acc = f"acc{k}_{st.array}"
+        if st.mode == "+=" and dtypes.get(st.array) in _WIDE:
+            widened[st] = dtypes[st.array]
         if blocked:
-            w.add(indent, f"{accs[st]}_block = empty(({_BLOCK},), np.{dtypes[st.array]})")
+            w.add(indent, f"{acc}_block = empty(({_BLOCK},), np.{dtypes[st.array]})")
+        if blocked and widened.get(st) == "float32" and accumulators[st] == 0:
+            # a float64 sum per position in the block, each value added to
+            # its lane in a vectorised loop: no chain of dependent adds (the
+            # order changes, invisibly once rounded to float32)
+            lanes.add(st)
+            w.add(indent, f"{acc}_used = {size(loop.shape[n - 1])}")
+            w.add(indent, f"if {acc}_used > {_BLOCK}:")
+            w.add(indent + 1, f"{acc}_used = {_BLOCK}")
+            w.add(indent, f"{acc}_lanes = empty(({_BLOCK},), np.float64)")
+
+    def start(st):
+        at = indent + accumulators[st]
+        value = _subscript(st.array, st.index, None)
+        w.add(at, f"{accs[st]} = np.{_WIDE[widened[st]]}({value})" if st in widened
+              else f"{accs[st]} = {value}")
+        if st in lanes:
+            w.add(at, f"for i{n - 1} in range({accs[st]}_used):")
+            w.add(at + 1, f"{accs[st]}_lanes[nonneg(i{n - 1})] = 0.0")
+
     for level in range(n):
         for st in levels[level]:  # hoisted, scalar code: libm is as fast and exact
             _statement(w, indent + level, st, accs, False)
+        for st in accumulators:
+            if accumulators[st] == level:
+                start(st)
         if level < n - 1 or not blocked:
             w.add(indent + level, f"for i{level} in range({size(loop.shape[level])}):")
+    if n == 0:
+        for st in accumulators:
+            start(st)
     if blocked:
-        _blocks(w, indent + n - 1, n - 1, loop.shape[n - 1], levels[n], accs, vector_math)
+        _blocks(w, indent + n - 1, n - 1, loop.shape[n - 1], levels[n], accs, lanes,
+                vector_math)
     else:
         for st in levels[n]:
             _statement(w, indent + n, st, accs, vector_math)
-    for st in accumulators:
-        w.add(indent, f"{_subscript(st.array, st.index, depth)} = {accs[st]}")
+    for st in sorted(accumulators, key=accumulators.get, reverse=True):  # innermost first
+        at, acc = indent + accumulators[st], accs[st]
+        if st in lanes:
+            w.add(at, f"for i{n - 1} in range({acc}_used):")
+            w.add(at + 1, f"{acc} += {acc}_lanes[nonneg(i{n - 1})]")
+        value = f"np.{widened[st]}({acc})" if st in widened else acc
+        w.add(at, f"{_subscript(st.array, st.index, None)} = {value}")
+    for array, copy in wide.items():
+        _convert(w, indent, array, copy, arrays[array][1], "float32")
 
 
 _BLOCK = 512  # elements per block of a blocked innermost loop (see _blocks)
@@ -155,14 +252,15 @@ def _printed(st, vector_math):
     return _formula_lines(st.formula, st.dtype, vector_math)
 
 
-def _blocks(w, indent, var, extent, body, accs, vector_math):
+def _blocks(w, indent, var, extent, body, accs, lanes, vector_math):
     """The innermost loop (over ``i<var>``) in blocks of ``_BLOCK`` elements.
 
     Full reductions: the body stores a block's values in a small buffer, then
     a second loop accumulates them in order. Accumulating in the body itself
     would chain every iteration to the previous one (floating-point addition
     is not reassociated without fastmath), which keeps LLVM from vectorising
-    the body.
+    the body. A float32 sum (``lanes``) instead adds the block into float64
+    sums per position in the block (see ``_loop``), vectorised too.
 
     vsin / vcos reduce their argument exactly below SIN_COS_LIMIT only: the body
     notes any larger argument, and such a block is computed again with libm."""
@@ -185,7 +283,8 @@ def _blocks(w, indent, var, extent, body, accs, vector_math):
         w.add(indent + 1, f"for {i} in range({stop} - {start}):")
     for st, acc in accs.items():
         w.add(indent + 2, f"{st.sym} = {acc}_block[nonneg({i})]")
-        _store(w, indent + 2, acc, st.sym, st.mode)
+        _store(w, indent + 2, f"{acc}_lanes[nonneg({i})]" if st in lanes else acc, st.sym,
+               st.mode)
 
 
 def _block_body(w, indent, i, start, body, accs, vector_math, huge):
@@ -268,16 +367,21 @@ def program_source(program):
     w.add(0, "")
     w.add(0, "")
     w.add(0, f"def {ENTRY}({', '.join(program.params)}):")
-    dtypes = {}
+    arrays, zeroed = {}, set()  # (dtype, shape) by name; arrays as allocated with 0
     for st in program.statements:
         if isinstance(st, Alloc):
-            dtypes[st.name] = st.dtype
+            arrays[st.name] = (st.dtype, st.shape)
+            if st.fill is not None and sympy.sympify(st.fill) == 0:
+                zeroed.add(st.name)
             fill = _fill(st.dtype, st.fill)
             if fill is None:
                 w.add(1, f"{st.name} = empty({_shape(st.shape)}, np.{st.dtype})")
             else:
                 w.add(1, f"{st.name} = full({_shape(st.shape)}, {fill}, np.{st.dtype})")
         elif isinstance(st, Reshape):
+            if st.source in arrays:
+                arrays[st.name] = (arrays[st.source][0], st.shape)
+            zeroed.discard(st.source)  # written through the view, maybe
             w.add(1, f"{st.name} = view({st.source}, {_shape(st.shape)})")
         elif isinstance(st, Item):
             w.add(1, f"{st.name} = {st.source}[0]")
@@ -290,7 +394,8 @@ def program_source(program):
         elif isinstance(st, ArgOneHot):
             _arg_one_hot(w, 1, st)
         elif isinstance(st, Loop):
-            _loop(w, 1, st, dtypes)
+            _loop(w, 1, st, arrays, zeroed)
+            zeroed -= {s.array for s in st.body if isinstance(s, Store)}
         else:
             raise TypeError(f"unknown kernel statement {st!r}")
     w.add(1, f"return ({''.join(r + ', ' for r in program.results)})")
