@@ -94,11 +94,16 @@ def sum(x, axis=None, keepdims=False):  # noqa: A001 - API name
     >>> X = sg.matrix("X", 2, 3)
     >>> sg.sum(X, axis=0).shape, X.sum().shape
     ((3,), ())
+    >>> sg.vector("i", 3, dtype="int32").sum().dtype   # as np.sum: no int32 overflow
+    'int64'
     """
     x = _as_expr(x)
     axes = normalize_axes(axis, x.ndim, x.describe())
     if not axes:
         return x
+    if x.dtype == "int32":  # as NumPy: int32 sums accumulate (and result) in int64
+        from .elementwise import cast
+        x = cast(x, "int64")
     letters = string.ascii_letters[:x.ndim]
     kept = "".join(c for a, c in enumerate(letters) if a not in axes)
     return _keep(x, einsum(f"{letters}->{kept}", x), axes, keepdims)

@@ -173,28 +173,18 @@ def test_float32_sums_into_arrays_holding_values():
 
 # -- integer sums ------------------------------------------------------------------------
 
-def test_int32_sums_wrap_like_numpy_int32():
-    # the graph types sum(int32) as int32: the kernel's int64 accumulation
-    # gives NumPy's int64 sum wrapped to int32
+def test_int32_sums_and_means_accumulate_in_int64_like_numpy():
+    # np.sum of int32 is an int64 sum: no wrap-around at 2**31
     i = sg.vector("i", "n", dtype="int32")
     I = sg.matrix("I", "m", "k", dtype="int32")
-    f = _numba([i, I], [i.sum(), I.sum(axis=0), I.sum(axis=1)])
+    f = _numba([i, I], [i.sum(), I.sum(axis=0), I.sum(axis=1), i.mean()])
     iv = np.array([2 ** 31 - 1, 2 ** 31 - 1, 5], np.int32)
     Iv = np.full((3, 4), 2 ** 31 - 1, np.int32)
-    total, cols, rows = f(iv, Iv)
-    assert total == iv.sum(dtype=np.int64).astype(np.int32)
-    np.testing.assert_array_equal(cols, Iv.sum(axis=0, dtype=np.int64).astype(np.int32))
-    np.testing.assert_array_equal(rows, Iv.sum(axis=1, dtype=np.int64).astype(np.int32))
-
-
-@pytest.mark.xfail(strict=True, reason="the graph types sum(int32) as int32 (symgrad/tensor_ops.py "
-                                       "sum -> einsum -> result_dtype), so mean divides a wrapped "
-                                       "int32 sum; NumPy sums int32 in int64")
-def test_int32_mean_like_numpy():
-    i = sg.vector("i", "n", dtype="int32")
-    iv = np.array([2 ** 31 - 1, 2 ** 31 - 1, 5], np.int32)
-    got = _numba([i], i.mean())(iv)
-    assert got == pytest.approx(iv.mean(), rel=1e-12)
+    total, cols, rows, mean = f(iv, Iv)
+    assert total == iv.sum() and total.dtype == np.int64
+    np.testing.assert_array_equal(cols, Iv.sum(axis=0))
+    np.testing.assert_array_equal(rows, Iv.sum(axis=1))
+    assert mean == pytest.approx(iv.mean(), rel=1e-12)
 
 
 # -- choices in integer kernels -------------------------------------------------------------
