@@ -4,23 +4,31 @@ import sympy
 
 from .graph import Expr, fresh_uid
 from .ops import Constant, DimSize, Input
-from .types import as_dim, as_dtype, as_shape
+from .types import as_dim, as_dtype, as_shape, check_size
 
 
 def tensor(name, shape, dtype="float64"):
     """An input variable of any rank; ``shape`` holds ints and dimension names.
 
     A named dimension ("batch") is bound when the compiled function is called;
-    every use of one name in a function must get the same size.
+    every use of one name in a function must get the same size. A fixed size is
+    an int from 0 to 2**63 - 1, and the fixed sizes together must not make an
+    array larger than NumPy allows (2**63 - 1 bytes); else ``sg.ShapeError``.
 
     >>> import symgrad as sg
     >>> sg.tensor("X", ("batch", 5, 50)).shape
     (batch, 5, 50)
+    >>> sg.vector("x", 2**70)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    symgrad.errors.ShapeError: variable 'x': dimension 1180591620717411303424 is larger than ...
     """
     if not isinstance(name, str) or not name:
         raise TypeError(f"a variable's name must be a non-empty str, got {name!r}")
-    shape = as_shape(shape)
+    owner = f"variable {name!r}"
+    shape = as_shape(shape, owner)
     dtype = as_dtype(dtype)
+    check_size(shape, dtype, owner)
     return Expr(Input(name, fresh_uid()), (), dtype, shape)
 
 

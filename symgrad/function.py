@@ -11,18 +11,23 @@ from .errors import ShapeError
 from .graph import Expr, free_inputs, toposort
 from .numpy_backend import NumpyProgram
 from .ops import DimSize, Input
-from .types import shape_str
+from .types import DTYPES, check_size, shape_str
 
 BACKENDS = ("numba", "numpy")
 FLOAT_TYPES = frozenset({float, np.float64})  # exact types: bool, int and subclasses are checked in full
+# the dtypes the kernels take, in native byte order; compared as dtypes (``.name``
+# would call big-endian ">f8" "float64" too, and it is slow)
+NATIVE = {name: np.dtype(name) for name in DTYPES}
+# every integer of at most this many bits is exact in the float dtype (its mantissa + 1)
+EXACT_BITS = {"float32": 24, "float64": 53}
 
 
 def _bind_argument(var, value, bindings, binders):
     """``value`` as an array of ``var``'s dtype; records named dimension sizes."""
     if type(value) is float and var.dtype == "float64" and not var.shape:
         return np.float64(value)  # the common scalar case, checked in full below
-    if type(value) is np.ndarray and value.dtype.name == var.dtype:
-        arr = value  # already the right dtype: no conversion to check
+    if type(value) is np.ndarray and value.dtype == NATIVE[var.dtype]:
+        arr = value  # already the right dtype and byte order: no conversion to check
     else:
         arr = _as_array(var, value)
     if arr.ndim != var.ndim:
@@ -47,10 +52,15 @@ def _bind_argument(var, value, bindings, binders):
 
 
 def _as_array(var, value):
-    """``value`` converted losslessly to ``var``'s dtype, or TypeError."""
+    """``value`` converted losslessly to ``var``'s dtype (a native-byte-order copy
+    when it is not one already), or TypeError."""
     if isinstance(value, Expr):
         raise TypeError(f"argument for {var.describe()} is a symbolic expression; "
                         "pass a NumPy array or a number")
+    if isinstance(value, np.ma.MaskedArray):  # np.asarray would drop the mask silently
+        raise TypeError(f"argument for {var.describe()} is a masked array, and symgrad has no "
+                        "masks; pass value.filled(fill_value) to choose what the masked entries "
+                        "hold, or value.data to use the stored values as they are")
     try:
         arr = np.asarray(value)
     except Exception as e:  # ragged lists and objects NumPy refuses
@@ -58,14 +68,41 @@ def _as_array(var, value):
     if arr.dtype.kind not in "iuf" or not np.can_cast(arr.dtype, var.dtype, casting="safe"):
         raise TypeError(f"argument for {var.describe()} has dtype {arr.dtype}, which does not "
                         f"convert to {var.dtype} without loss; pass an array of {var.dtype}")
+    if arr.dtype.kind in "iu" and var.dtype in EXACT_BITS:
+        _check_exact(var, arr)
     return arr.astype(var.dtype, copy=False)
 
 
-def _check_dimensions_bound(inputs, outputs):
-    """Every named dimension the graph uses must come from an input's shape."""
+def _check_exact(var, arr):
+    """TypeError unless every integer in ``arr`` is exact in ``var``'s float dtype.
+
+    NumPy calls int64 -> float64 a safe cast, but 2**53 + 1 becomes 2**53. Every
+    integer up to 2**53 in magnitude (2**24 for float32) is exact, so that bound
+    is checked (by the dtype when it cannot be exceeded, else by one min and one
+    max); beyond it even the integers float64 does hold, like 2**60, are refused:
+    one bound to document, checked without converting back and comparing.
+    """
+    bits = EXACT_BITS[var.dtype]
+    if arr.dtype.itemsize * 8 - (arr.dtype.kind == "i") <= bits or arr.size == 0:
+        return
+    limit = 2 ** bits
+    if -limit <= arr.min() and arr.max() <= limit:
+        return
+    at = tuple(int(i) for i in np.argwhere((arr < -limit) | (arr > limit))[0])
+    where = "" if not at else f" at index {at[0]}" if len(at) == 1 else f" at index {at}"
+    raise TypeError(f"argument for {var.describe()} has dtype {arr.dtype} and holds "
+                    f"{arr[at]}{where}, beyond 2**{bits} in magnitude, where {var.dtype} no longer "
+                    f"holds every integer exactly; convert it yourself, e.g. with "
+                    f".astype({var.dtype!r}), if rounding is acceptable")
+
+
+def _check_shapes(inputs, outputs):
+    """Every named dimension the graph uses must come from an input's shape, and
+    no node's fixed sizes may exceed what NumPy (and a kernel's int64) can hold."""
     bound = {d for x in inputs for d in x.shape if not isinstance(d, int)}
     bound = set().union(*(d.free_symbols for d in bound))
     for node in toposort(outputs):
+        check_size(node.shape, node.dtype, f"expression {node.name!r}")
         used = set().union(*(d.free_symbols for d in node.shape if not isinstance(d, int)))
         if isinstance(node.op, DimSize):
             used.add(node.op.dim)
@@ -79,7 +116,8 @@ def _check_dimensions_bound(inputs, outputs):
 class Function:
     """A callable made by :func:`function`: checks arguments, runs the backend.
 
-    ``f(*args)`` takes arrays in ``inputs`` order or by variable name.
+    ``f(*args)`` takes arrays in ``inputs`` order or by variable name (any
+    name, ``self`` included).
     """
 
     def __init__(self, inputs, outputs, backend="numba", cache=True):
@@ -105,7 +143,7 @@ class Function:
         if missing:
             raise ValueError("the outputs depend on inputs not listed in `inputs`: "
                              + ", ".join(x.describe() for x in missing))
-        _check_dimensions_bound(self.inputs, self.outputs)
+        _check_shapes(self.inputs, self.outputs)
         self._names = {x.name: i for i, x in enumerate(self.inputs)}
         # a scalar function called with one float per input passes every check
         # (count, dtype, rank 0; no sizes or named dimensions to bind) as it is
@@ -149,7 +187,7 @@ class Function:
             raise TypeError(f"missing argument(s): {', '.join(absent)}")
         return values
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, /, *args, **kwargs):  # positional-only: f(self=...) names an input
         if (self._floats_only and not kwargs and len(args) == len(self.inputs)
                 and FLOAT_TYPES.issuperset(map(type, args))):
             outs = self._program.call_floats(args)
@@ -168,11 +206,33 @@ def function(inputs, outputs, backend="numba", cache=True):
     ``backend="numba"`` (the default) compiles one fused function per graph;
     ``backend="numpy"`` is the reference interpreter.
 
+    The returned function takes the inputs positionally or by name. Each
+    argument (an array, a nested list or a number) is checked before any compiled
+    code runs, and converted only when no value can change:
+
+    * float32 -> float64 and the integer dtypes NumPy casts safely (int32 ->
+      int64, int32 -> float64, int16 -> float32, ...) are accepted;
+    * int64 and uint64 (also Python ints) -> float64 are accepted when every
+      value is at most 2**53 in magnitude, the range where every integer is
+      exact; a larger value raises TypeError naming the input and the value;
+    * everything else raises TypeError, whatever the values: float64 -> float32,
+      int64 -> float32, int64 -> int32, uint64 -> int64, floats -> ints, bool,
+      complex, object and masked arrays (pass ``.filled(value)`` or ``.data``);
+    * a wrong rank or size, or a named dimension bound to two sizes, raises
+      ``sg.ShapeError``.
+
+    Big-endian, non-contiguous and read-only arrays are accepted (copied when
+    the kernel needs it); the caller's arrays are never modified.
+
     >>> import symgrad as sg
     >>> x, W = sg.vector("x", 3), sg.matrix("W", 2, 3)
     >>> f = sg.function([x, W], W @ x, backend="numpy")
     >>> f([1.0, 2.0, 3.0], [[1, 0, 0], [0, 1, 1]])
     array([1., 5.])
+    >>> f([2**53 + 1, 0, 0], W=[[1, 0, 0], [0, 1, 1]])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    TypeError: argument for 'x' (float64, shape (3,)) has dtype int64 and holds 9007199254740993 ...
     """
     return Function(inputs, outputs, backend=backend, cache=cache)
 
@@ -191,7 +251,7 @@ class ValueAndGrad:
         """The generated Python source that Numba compiled (None for the numpy backend)."""
         return self._function.source
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, /, *args, **kwargs):
         outs = self._function(*args, **kwargs)
         return outs[0], (outs[1] if self.single else outs[1:])
 

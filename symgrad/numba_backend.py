@@ -46,15 +46,15 @@ class NumbaProgram:
     _entry = None  # for call_floats: the compiled overload, once the dispatcher has made it
 
     def __call__(self, arrays, bindings):
-        """Run with checked ``arrays`` (in inputs order); returns fresh output arrays
-        (NumPy scalars for 0-d outputs)."""
+        """Run with checked ``arrays`` (in inputs order, native byte order, read-only);
+        returns fresh output arrays (NumPy scalars for 0-d outputs)."""
         for node, axis, dim in self.empty_reductions:
             if (bindings[dim] if dim in bindings else resolve_dim(dim, bindings)) == 0:
                 raise ShapeError(f"{node.op.kind} over the empty axis {axis} of "
                                  f"{node.inputs[0].describe()}: the axis has size 0 in this "
                                  f"call, and {node.op.kind} has no value over nothing; pass a "
                                  "non-empty array")
-        args = [a[()] if a.ndim == 0 else np.ascontiguousarray(a) for a in arrays]
+        args = [a[()] if a.ndim == 0 else _c_order(a) for a in arrays]
         args += self.constants
         args += [bindings[d] for d in self.dims]
         return self._boxed(self._run(args))
@@ -117,3 +117,20 @@ class NumbaProgram:
         node, _ = self.index_errors[code]
         return IndexError(f"index {bad} is out of range [0, {limit}) in {node.describe()}; "
                           f"indices come from {node.inputs[1].name!r}")
+
+
+def _c_order(a):
+    """The read-only ``a`` as a C-contiguous read-only array: Numba compiles one
+    overload per array type, and a writable copy of a strided or Fortran-order
+    argument would be a second type, compiled again on its first call.
+
+    >>> b = np.arange(6.0).reshape(2, 3).T
+    >>> b.flags.writeable = False
+    >>> c = _c_order(b)
+    >>> c.flags.c_contiguous, c.flags.writeable, _c_order(c) is c
+    (True, False, True)
+    """
+    c = np.ascontiguousarray(a)
+    if c is not a:
+        c.flags.writeable = False
+    return c

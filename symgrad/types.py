@@ -36,23 +36,58 @@ def result_dtype(dtypes):
     return "int64" if "int64" in dtypes or not dtypes else "int32"
 
 
-def as_dim(d):
-    """An int (>= 0) or a named dimension (str -> Symbol)."""
+MAX_SIZE = int(np.iinfo(np.intp).max)  # NumPy's limit on a dimension and on an array's bytes
+
+
+def as_dim(d, owner=None):
+    """An int in [0, 2**63 - 1] (NumPy's largest dimension) or a named dimension
+    (str -> Symbol); ``owner`` names what the shape belongs to in messages.
+
+    >>> as_dim(3), as_dim("batch")
+    (3, batch)
+    >>> as_dim(2**70, "variable 'x'")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    symgrad.errors.ShapeError: variable 'x': dimension 1180591620717411303424 is larger than ...
+    """
     if isinstance(d, sympy.Basic):
         return d
     if isinstance(d, str):
         if not d.isidentifier():
             raise ValueError(f"a named dimension must be an identifier, got {d!r}")
         return sympy.Symbol(d, integer=True, nonnegative=True)
-    if isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d >= 0:
-        return int(d)
-    raise ShapeError(f"a dimension must be an int >= 0 or a name, got {d!r}")
+    where = f"{owner}: " if owner else ""
+    if isinstance(d, (int, np.integer)) and not isinstance(d, bool):
+        if d > MAX_SIZE:  # it would reach Numba as an integer literal it cannot type
+            raise ShapeError(f"{where}dimension {d} is larger than 2**63 - 1, the largest "
+                             "size NumPy allows")
+        if d >= 0:
+            return int(d)
+    raise ShapeError(f"{where}a dimension must be an int >= 0 or a name, got {d!r}")
 
 
-def as_shape(shape):
+def as_shape(shape, owner=None):
     if isinstance(shape, (int, str, np.integer)):
         shape = (shape,)
-    return tuple(as_dim(d) for d in shape)
+    return tuple(as_dim(d, owner) for d in shape)
+
+
+def check_size(shape, dtype, owner):
+    """ShapeError unless an array of ``shape`` (its fixed sizes; named ones may be
+    anything) and ``dtype`` could exist: NumPy refuses more than 2**63 - 1 bytes.
+
+    >>> check_size((2**40, "n", 2**40), "float64", "variable 'M'")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    symgrad.errors.ShapeError: variable 'M': the fixed sizes of shape (1099511627776, n, ...
+    """
+    nbytes = np.dtype(dtype).itemsize
+    for d in shape:
+        if isinstance(d, int) and d:  # as in NumPy, an empty array's other sizes count too
+            nbytes *= d
+    if nbytes > MAX_SIZE:
+        raise ShapeError(f"{owner}: the fixed sizes of shape {shape_str(shape)} make more "
+                         f"than 2**63 - 1 bytes of {dtype}, more than NumPy allows in one array")
 
 
 def shape_str(shape):
