@@ -9,6 +9,7 @@ import numpy as np
 from .autodiff import grad
 from .errors import ShapeError
 from .graph import Expr, free_inputs, toposort
+from .index_bounds import check_index_bounds, index_bounds
 from .numpy_backend import NumpyProgram
 from .ops import DimSize, Input
 from .types import DTYPES, check_size, shape_str
@@ -144,6 +145,7 @@ class Function:
             raise ValueError("the outputs depend on inputs not listed in `inputs`: "
                              + ", ".join(x.describe() for x in missing))
         _check_shapes(self.inputs, self.outputs)
+        self._index_bounds = index_bounds(self.outputs)
         self._names = {x.name: i for i, x in enumerate(self.inputs)}
         # a scalar function called with one float per input passes every check
         # (count, dtype, rank 0; no sizes or named dimensions to bind) as it is
@@ -166,6 +168,8 @@ class Function:
             args = self._in_input_order(args, kwargs)
         bindings, binders = {}, {}
         arrays = [_bind_argument(x, v, bindings, binders) for x, v in zip(self.inputs, args)]
+        if self._index_bounds:
+            check_index_bounds(self._index_bounds, bindings)
         return arrays, bindings
 
     def _in_input_order(self, args, kwargs):

@@ -108,7 +108,7 @@ class Lowering:
                 value = node.op.value
                 self.constants.append(value[()] if value.ndim == 0 else
                                       np.ascontiguousarray(value))
-        self.params += [str(self.dim_params[s]) for s in self.dims]
+        self.float_params = {}  # a formula's float -> its parameter's name
         self.statements, self.fresh, self.index_errors = [], set(), []
         self._count = 0
 
@@ -120,6 +120,15 @@ class Lowering:
             self.scalar_params[node] = name
         else:
             self.values[node] = name
+
+    def float_param(self, value):
+        """The parameter holding ``value`` (a NumPy float; one per distinct value and type)."""
+        key = (value, type(value))
+        if key not in self.float_params:
+            self.float_params[key] = f"c{len(self.constants)}"
+            self.params.append(self.float_params[key])
+            self.constants.append(value)
+        return self.float_params[key]
 
     def name(self, prefix):
         self._count += 1
@@ -189,7 +198,22 @@ class Lowering:
         return loop.loads[key]
 
     def compute(self, loop, formula, args, dtype, arg_dtypes=()):
-        """A Compute; its result needs a cast unless all arguments have ``dtype``."""
+        """A Compute; its result needs a cast unless all arguments have ``dtype``.
+
+        The formula's floats become parameters of the program, passed with the
+        constants: a graph that differs only in a float (a hyper-parameter
+        swept over values) prints the same source, compiled and cached once.
+        """
+        floats = [f for f in sympy.preorder_traversal(formula.expr) if isinstance(f, sympy.Float)]
+        if floats:
+            # in the formula's own float type (a float32 loop stays float32)
+            float_type = np.dtype(dtype if dtype in ("float32", "float64") else "float64").type
+            names = [self.float_param(float_type(f)) for f in dict.fromkeys(floats)]
+            symbols = [sympy.Symbol(name, real=True) for name in names]
+            formula = sympy.Lambda((*formula.variables, *symbols), formula.expr.xreplace(
+                dict(zip(dict.fromkeys(floats), symbols))))
+            args = (*args, *names)
+            arg_dtypes = (*arg_dtypes, *[float_type.__name__] * len(names)) if arg_dtypes else ()
         sym = self.name("v")
         cast = not arg_dtypes or any(d != dtype for d in arg_dtypes)
         loop.body.append(Compute(sym, formula, tuple(args), dtype, cast))
@@ -509,7 +533,8 @@ class Lowering:
                 name = copy
             returned.add(name)
             results.append(name)
-        program = Program(tuple(self.params), tuple(self.statements), tuple(results))
+        program = Program((*self.params, *(str(self.dim_params[s]) for s in self.dims)),
+                          tuple(self.statements), tuple(results))
         empty_reductions = [(node, a, node.inputs[0].shape[a]) for node in self.order
                             if isinstance(node.op, ops.Reduce) for a in node.op.axes
                             if not isinstance(node.inputs[0].shape[a], int)]
