@@ -21,6 +21,7 @@ import platform
 import sys
 import tempfile
 import traceback
+import types
 import warnings
 from dataclasses import dataclass
 
@@ -30,7 +31,7 @@ from numba.core.caching import FunctionCache
 from numba.core.runtime import rtsys
 
 from . import arrays, runtime, vmath
-from .source import ENTRY, program_source
+from .source import ENTRY, LOOP_PREFIX, program_source
 
 
 def _hash_files(*modules):
@@ -86,6 +87,13 @@ def _jit(py_func):
     return function
 
 
+def _jit_loops(namespace, jit):
+    """Jit the module's loop functions (which its entry point calls) in place."""
+    for name, value in list(namespace.items()):
+        if name.startswith(LOOP_PREFIX) and isinstance(value, types.FunctionType):
+            namespace[name] = jit(value)
+
+
 def _write_once(path, source):
     """Write ``source`` to ``path`` atomically unless it is already there: a
     rewrite would change the file's timestamp and invalidate Numba's cache.
@@ -138,12 +146,14 @@ def compile_program(program, cache_dir=None, salt=""):
     if path is None:
         namespace = {}
         exec(compile(source, f"<symgrad kernel {key}>", "exec"), namespace)
+        _jit_loops(namespace, numba.njit(error_model="numpy"))
         function = numba.njit(error_model="numpy")(namespace[ENTRY])
     else:
         spec = importlib.util.spec_from_file_location(f"kernel_{key}", path)
         module = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = module  # Numba's cached code finds its globals by module name
         spec.loader.exec_module(module)
+        _jit_loops(module.__dict__, _jit)
         function = _jit(getattr(module, ENTRY))
     compiled = Compiled(function, source, key, path)
     _loaded[memo_key] = compiled

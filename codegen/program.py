@@ -54,10 +54,13 @@ class Compute:
 
 @dataclass(frozen=True)
 class CheckBounds:
-    """Raise ``IndexError(code, value, limit)`` unless 0 <= sym < limit."""
+    """Unless 0 <= sym < limit: ``flag[0] = code`` and return from the loop's
+    function. The caller looks at ``flag`` after the kernel: raising inside a
+    kernel would leak every array allocated before the raise."""
     sym: str
     limit: object
     code: int
+    flag: str
 
 
 @dataclass(frozen=True)

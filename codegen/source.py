@@ -13,8 +13,11 @@ Arrays are allocated, reshaped and multiplied through ``codegen.arrays``
 (intrinsics, where ``np.empty``, ``.reshape`` and ``np.dot`` would each
 compile helper functions per signature: most of a cold compile's time).
 """
+import builtins
 import dataclasses
 import functools
+import keyword
+import re
 
 import sympy
 
@@ -24,6 +27,7 @@ from .program import Alloc, ArgOneHot, ByValue, CheckBounds, Compute, Copy, Item
 from .vmath import SIN_COS_LIMIT
 
 ENTRY = "kernel"
+LOOP_PREFIX = "loop"  # the functions the entry point calls (see _Outliner)
 # SymPy's cse and printing once per distinct formula, not once per node (a
 # 300-op chain repeats a dozen formulas: 0.35 s printing them each time)
 _formula_lines = functools.lru_cache(maxsize=8192)(formula_lines)
@@ -313,7 +317,8 @@ def _statement(w, indent, st, accs, vector_math):
         w.add(indent, f"{st.sym} = np.{st.dtype}({value})" if st.cast else f"{st.sym} = {value}")
     elif isinstance(st, CheckBounds):
         w.add(indent, f"if ({st.sym} < 0) | ({st.sym} >= {size(st.limit)}):")
-        w.add(indent + 1, f"raise IndexError({st.code}, {st.sym}, {size(st.limit)})")
+        w.add(indent + 1, f"{st.flag}[0] = {st.code}")
+        w.add(indent + 1, "return")
     else:
         _store(w, indent, accs.get(st) or _subscript(st.array, st.index, None), st.sym, st.mode)
 
@@ -356,16 +361,61 @@ def _arg_one_hot(w, indent, st):
     w.add(inner + 1, f"{st.name}[{index}] = 1")
 
 
+_NAME = re.compile(r"(?<![\w.])[A-Za-z_]\w*")
+_NOT_RENAMED = frozenset(keyword.kwlist) | frozenset(dir(builtins))
+
+
+class _Outliner:
+    """Loop nests as functions of their own, one per distinct loop text.
+
+    Numba's and LLVM's time grows faster than linearly in the size of one
+    function (a 485-node gradient graph printed as one function: 40 s), and
+    the loops of a model repeat (the steps of an RNN, the layers of an MLP).
+    A loop nest is printed with canonical names (``a0, a1, ...`` for the
+    kernel's arrays and sizes it uses, ``l0, l1, ...`` for its own), so that
+    repeats print the same function, which is compiled once; the kernel
+    calls it with its own names.
+    """
+
+    def __init__(self, outer, imported):
+        self.outer = outer                  # names the kernel defines (its parameters, arrays)
+        self.fixed = _NOT_RENAMED | imported
+        self.functions = {}                 # canonical text -> function name
+
+    def call(self, lines):
+        """The kernel's line calling the function that runs ``lines`` (at indent 1)."""
+        params, rename = [], {}
+        for name in _NAME.findall("\n".join(lines)):
+            if name in rename or name in self.fixed:
+                continue
+            if name in self.outer:
+                rename[name] = f"a{len(params)}"
+                params.append(name)
+            else:
+                rename[name] = f"l{len(rename) - len(params)}"
+        body = [_NAME.sub(lambda m: rename.get(m.group(0), m.group(0)), line) for line in lines]
+        text = "\n".join(body)
+        name, _ = self.functions.setdefault(text, (f"{LOOP_PREFIX}{len(self.functions)}", len(params)))
+        return f"    {name}({', '.join(params)})"
+
+    def definitions(self):
+        """The source of each function, in first-use order."""
+        for text, (name, n) in self.functions.items():
+            yield f"def {name}({', '.join(f'a{k}' for k in range(n))}):\n{text}\n\n"
+
+
 def program_source(program):
-    """The Python source of ``program``: imports and one function named ``kernel``."""
+    """The Python source of ``program``: imports, one function per distinct loop
+    nest, and the entry point ``kernel``, which calls them."""
+    imported = {"math", "np", "empty", "full", "matmul", "view", "nonneg", "select",
+                *("v" + name for name in VECTOR_MATH)}
+    header = ["import math", "import numpy as np",
+              "from codegen.arrays import empty, full, matmul, view",
+              "from codegen.runtime import nonneg, select",
+              f"from codegen.vmath import {', '.join('v' + name for name in VECTOR_MATH)}"]
+    outer = set(program.params) | {getattr(st, "name", None) for st in program.statements}
+    outliner = _Outliner(outer, imported)
     w = _Writer()
-    w.add(0, "import math")
-    w.add(0, "import numpy as np")
-    w.add(0, "from codegen.arrays import empty, full, matmul, view")
-    w.add(0, "from codegen.runtime import nonneg, select")
-    w.add(0, f"from codegen.vmath import {', '.join('v' + name for name in VECTOR_MATH)}")
-    w.add(0, "")
-    w.add(0, "")
     w.add(0, f"def {ENTRY}({', '.join(program.params)}):")
     arrays, zeroed = {}, set()  # (dtype, shape) by name; arrays as allocated with 0
     for st in program.statements:
@@ -394,9 +444,15 @@ def program_source(program):
         elif isinstance(st, ArgOneHot):
             _arg_one_hot(w, 1, st)
         elif isinstance(st, Loop):
-            _loop(w, 1, st, arrays, zeroed)
+            loop = _Writer()
+            _loop(loop, 1, st, arrays, zeroed)
+            # a 0-d loop is a few scalar lines: a call would cost more than it saves,
+            # unless it checks bounds (which returns from the loop's function)
+            checks = any(isinstance(s, CheckBounds) for s in st.body)
+            w.lines.append(outliner.call(loop.lines) if st.shape or checks
+                           else "\n".join(loop.lines))
             zeroed -= {s.array for s in st.body if isinstance(s, Store)}
         else:
             raise TypeError(f"unknown kernel statement {st!r}")
     w.add(1, f"return ({''.join(r + ', ' for r in program.results)})")
-    return "\n".join(w.lines) + "\n"
+    return "\n".join([*header, "", "", *outliner.definitions(), *w.lines]) + "\n"

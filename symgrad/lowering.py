@@ -48,12 +48,17 @@ def _product(n):
 _IDENTITY = _product(1)
 
 
+FLAG = "e0"  # the program's parameter for the code of an out-of-range index
+
+
 @dataclass
 class Lowered:
     """A lowered graph: the ``program``, the ``constants`` and named ``dims``
     to pass after the inputs (0-d inputs and constants as scalars), which
     outputs are 0-d (returned as scalars), and the messages for out-of-range
-    indices (``index_errors[code] = (node, limit)``); ``empty_reductions`` lists
+    indices (``index_errors[code] = (node, limit)``; when there are any, an
+    int64 array ``[-1]`` is passed between the constants and the dims, and
+    holds the code of an index found out of range); ``empty_reductions`` lists
     (node, axis, size) for max/min over a named dimension, which has no value
     when that dimension is 0."""
     program: Program
@@ -223,7 +228,7 @@ class Lowering:
         loop.body.append(Store(array, index, sym, mode))
 
     def check(self, loop, sym, node, limit):
-        loop.body.append(CheckBounds(sym, self.size(limit), len(self.index_errors)))
+        loop.body.append(CheckBounds(sym, self.size(limit), len(self.index_errors), FLAG))
         self.index_errors.append((node, limit))
 
     def emit_loop(self, loop):
@@ -533,7 +538,8 @@ class Lowering:
                 name = copy
             returned.add(name)
             results.append(name)
-        program = Program((*self.params, *(str(self.dim_params[s]) for s in self.dims)),
+        flag = [FLAG] if self.index_errors else []
+        program = Program((*self.params, *flag, *(str(self.dim_params[s]) for s in self.dims)),
                           tuple(self.statements), tuple(results))
         empty_reductions = [(node, a, node.inputs[0].shape[a]) for node in self.order
                             if isinstance(node.op, ops.Reduce) for a in node.op.axes

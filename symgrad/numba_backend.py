@@ -15,6 +15,7 @@ from codegen.compiler import is_cache_load_failure, recompile
 
 from .errors import ShapeError
 from .lowering import lower
+from .numpy_backend import NumpyProgram
 from .types import resolve_dim
 
 
@@ -35,6 +36,7 @@ class NumbaProgram:
     def __init__(self, inputs, outputs, cache=True):
         from . import __version__
         lowered = lower(inputs, outputs)
+        self.inputs = inputs
         compiled = compile_program(lowered.program, cache_dir() if cache else None,
                                    salt=f"symgrad {__version__}")
         self.compiled = compiled
@@ -56,8 +58,14 @@ class NumbaProgram:
                                  "non-empty array")
         args = [a[()] if a.ndim == 0 else _c_order(a) for a in arrays]
         args += self.constants
+        if self.index_errors:
+            flag = np.full(1, -1, np.int64)
+            args.append(flag)
         args += [bindings[d] for d in self.dims]
-        return self._boxed(self._run(args))
+        outs = self._run(args)
+        if self.index_errors and flag[0] >= 0:
+            raise self._index_error(int(flag[0]), args)
+        return self._boxed(outs)
 
     def call_floats(self, values):
         """Run with one float (``float`` or ``np.float64``) per input, when every
@@ -74,24 +82,21 @@ class NumbaProgram:
         >>> NumbaProgram([x, y], [x * y, x + y], cache=False).call_floats((1.5, 2.0))
         [np.float64(3.0), np.float64(3.5)]
         """
+        if self.index_errors:  # constant index arrays: the checked path
+            return self([np.asarray(v) for v in values], {})
         args = (*values, *self.constants)
         if self._entry is None:
             outs = self._run(args)
             overload = self.function.overloads.get(tuple(map(numba.typeof, args)))
             self._entry = self.function if overload is None else overload.entry_point
             return self._boxed(outs)
-        try:
-            return self._boxed(self._entry(*args))
-        except IndexError as e:
-            raise self._index_error(e) from None
+        return self._boxed(self._entry(*args))
 
     def _run(self, args, retry=True):
         """The kernel's outputs for ``args`` through the dispatcher; a damaged cache
         entry is deleted and compiled again once."""
         try:
             return self.function(*args)
-        except IndexError as e:
-            raise self._index_error(e) from None
         except Exception as e:
             if not retry or self.compiled.path is None or not is_cache_load_failure(e):
                 raise
@@ -110,12 +115,21 @@ class NumbaProgram:
         return lambda outs: [o if scalar is None else scalar(o)
                              for o, scalar in zip(outs, self.scalar_outputs)]
 
-    def _index_error(self, error):
-        if len(error.args) != 3 or not isinstance(error.args[0], int):
-            return error
-        code, bad, limit = error.args
-        node, _ = self.index_errors[code]
-        return IndexError(f"index {bad} is out of range [0, {limit}) in {node.describe()}; "
+    def _index_error(self, code, args):
+        """The IndexError for the index check ``code`` that the kernel flagged.
+
+        The kernel only records which check failed (raising inside it would
+        leak the arrays allocated before the raise); the offending index and
+        the limit are found here, from the arguments, on the error path only.
+        """
+        node, limit = self.index_errors[code]
+        values = [np.asarray(a) for a in args[:len(self.inputs)]]
+        bindings = dict(zip(self.dims, args[len(args) - len(self.dims):]))
+        limit = resolve_dim(limit, bindings)
+        indices = np.asarray(NumpyProgram(self.inputs, [node.inputs[1]])(values, bindings)[0])
+        bad = indices[(indices < 0) | (indices >= limit)]
+        shown = f"index {bad.flat[0]}" if bad.size else "an index"
+        return IndexError(f"{shown} is out of range [0, {limit}) in {node.describe()}; "
                           f"indices come from {node.inputs[1].name!r}")
 
 
