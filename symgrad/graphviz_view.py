@@ -13,7 +13,7 @@ import html
 
 import numpy as np
 
-from .debugprint import op_text
+from .debugprint import op_text, printable
 from .graph import Expr, toposort
 from .ops import Constant, DimSize, Elemwise, Input
 
@@ -88,17 +88,25 @@ def _edge_label(node, values, grads):
     return {"label": "<" + "<br/>".join(parts) + ">"} if parts else {}
 
 
+def _text_label(text):
+    """``text`` as a DOT label that shows it as it is: never read as an
+    HTML-like label (a name ``<b>x</b>`` or ``<<img src="..."/>>``), its
+    backslashes not read as Graphviz escapes (``\\N``, ``\\l``), quotes
+    escaped, control characters written as Python escapes."""
+    return _graphviz_package().escape(printable(str(text)))
+
+
 def _node_label(node):
     op = node.op
     if isinstance(op, Input):
-        return op.name
+        return _text_label(op.name)
     if isinstance(op, Elemwise):
         text = op.fname
     elif isinstance(op, (Constant, DimSize)):
         text = op_text(node).removeprefix("constant ")
     else:
         text = op_text(node)
-    return f"{node._name} = {text}" if node._name else text
+    return _text_label(f"{node._name} = {text}" if node._name else text)
 
 
 def graphviz(exprs, values=None, grads=None):
@@ -134,6 +142,6 @@ def graphviz(exprs, values=None, grads=None):
             dot.edge(ids[x], ids[node], **_edge_label(x, values, grads))
     for k, root in enumerate(roots):
         sink = f"out{k}"
-        dot.node(sink, root._name or f"output {k}", shape="plaintext")
+        dot.node(sink, _text_label(root._name or f"output {k}"), shape="plaintext")
         dot.edge(ids[root], sink, **_edge_label(root, values, grads))
     return dot

@@ -15,6 +15,8 @@ The printers are SymPy's, subclassed (they dispatch on the class): an
 elementwise function of a matrix prints as ``tanh(W x + b)``, sums put their
 positive terms first and Hadamard products their simplest factors first.
 """
+import re
+
 import sympy
 from sympy import HadamardProduct, MatAdd, MatrixExpr
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
@@ -24,7 +26,8 @@ from sympy.printing.pretty.stringpict import prettyForm, stringPict
 
 from .graph import Expr
 from .ops import Constant, DimSize, Elemwise, Input
-from .sympy_form import NoMatrixForm, display_formula, symbol_for, sympy_form, user_names
+from .sympy_form import (NoMatrixForm, display_formula, negative_of, shared_evaluation, symbol_for,
+                         sympy_form, user_names)
 
 
 # ---------------------------------------------------------------- printers
@@ -74,7 +77,7 @@ class _PrettyPrinter(PrettyPrinter):
         out = None
         for term in e.args:
             negative = sympy.S(term.as_coeff_mmul()[0]).could_extract_minus_sign()
-            form = self._print(-term if negative and out is not None else term)
+            form = self._print(negative_of(term) if negative and out is not None else term)
             if out is None:
                 out = form
             else:
@@ -93,32 +96,92 @@ class _LatexPrinter(LatexPrinter):
         top, slash, bottom = s.name.partition("/")
         if slash and top.startswith("∂") and bottom.startswith("∂"):
             return r"\frac{\partial %s}{\partial %s}" % (
-                super()._print_Symbol(sympy.Symbol(top[1:])),
-                super()._print_Symbol(sympy.Symbol(bottom[1:])))
+                self._print_Symbol(sympy.Symbol(top[1:])),
+                self._print_Symbol(sympy.Symbol(bottom[1:])))
+        if not _PLAIN_NAME.fullmatch(s.name):
+            return (r"\mathbf{%s}" if style == "bold" else r"\mathrm{%s}") % latex_text(s.name)
         return super()._print_Symbol(s, style)
 
 
+# Names SymPy writes itself: letters, digits, ' and its sub/superscript marks
+# (x_1, x^2, alpha -> \alpha). Any other name is written as text, escaped.
+_PLAIN_NAME = re.compile(r"[^\W_][\w'^]*")
+
+_LATEX_ESCAPES = {"\\": r"\backslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&",
+                  "#": r"\#", "^": r"\hat{}", "_": r"\_", "%": r"\%", "~": r"\sim{}",
+                  " ": r"\ "}
+
+
+def latex_text(name):
+    r"""``name`` as the argument of ``\mathrm{...}``: LaTeX's special characters
+    escaped, control and other invisible characters written as escapes
+    (``\backslash{}n`` for a newline), so a name shows as itself and can run
+    no command.
+
+    >>> print(latex_text(r"\href{javascript:alert(1)}{x}_1"))
+    \backslash{}href\{javascript:alert(1)\}\{x\}\_1
+    """
+    visible = "".join(c if c.isprintable() else repr(c)[1:-1] for c in name)
+    return "".join(_LATEX_ESCAPES.get(c, c) for c in visible)
+
+
+def _tree_size(e, sizes):
+    """The number of nodes of ``e`` written out as a tree (what
+    ``sympy.preorder_traversal`` counts), each distinct subexpression visited
+    once; ``sizes`` {id: size} is kept between calls on parts of one expression."""
+    stack = [e]
+    while stack:
+        node = stack[-1]
+        if id(node) in sizes:
+            stack.pop()
+            continue
+        args = node.args if isinstance(node, sympy.Basic) else ()
+        pending = [a for a in args if id(a) not in sizes]
+        if pending:
+            stack.extend(pending)
+            continue
+        stack.pop()
+        sizes[id(node)] = 1 + sum(sizes[id(a)] for a in args)
+    return sizes[id(e)]
+
+
 def _size(e):
-    return sum(1 for _ in sympy.preorder_traversal(e))
+    return _tree_size(e, {})
 
 
 def readable(e):
     """``e`` rearranged for reading (same value): sums with positive terms first,
     Hadamard products with their simplest factors first."""
-    if not isinstance(e, sympy.Basic) or e.is_Atom or not e.args:
+    return _Rearrangement().of(e)
+
+
+class _Rearrangement:
+    """:func:`readable` with each distinct subexpression rearranged once."""
+
+    def __init__(self):
+        self.done, self.sizes = {}, {}  # {id: (expression, rearranged)}, {id: tree size}
+
+    def of(self, e):
+        if id(e) not in self.done:
+            self.done[id(e)] = (e, self._rearranged(e))
+        return self.done[id(e)][1]
+
+    def _rearranged(self, e):
+        if not isinstance(e, sympy.Basic) or e.is_Atom or not e.args:
+            return e
+        if isinstance(e, MatAdd):
+            terms = sorted(map(self.of, e.args), key=lambda t: sympy.S(
+                t.as_coeff_mmul()[0]).could_extract_minus_sign())
+            return MatAdd(*terms, evaluate=False)
+        if isinstance(e, HadamardProduct):
+            factors = sorted(map(self.of, e.args), key=lambda f: _tree_size(f, self.sizes))
+            return HadamardProduct(*factors, evaluate=False)
+        if isinstance(e, (MatrixExpr, sympy.Expr)) and not isinstance(e, sympy.MatrixSymbol):
+            args = [self.of(a) for a in e.args]
+            if any(a is not b for a, b in zip(args, e.args)):
+                unevaluated = isinstance(e, (sympy.MatMul, sympy.MatAdd))
+                return e.func(*args, evaluate=False) if unevaluated else e.func(*args)
         return e
-    if isinstance(e, MatAdd):
-        terms = sorted(map(readable, e.args),
-                       key=lambda t: sympy.S(t.as_coeff_mmul()[0]).could_extract_minus_sign())
-        return MatAdd(*terms, evaluate=False)
-    if isinstance(e, HadamardProduct):
-        return HadamardProduct(*sorted(map(readable, e.args), key=_size), evaluate=False)
-    if isinstance(e, (MatrixExpr, sympy.Expr)) and not isinstance(e, sympy.MatrixSymbol):
-        args = [readable(a) for a in e.args]
-        if any(a is not b for a, b in zip(args, e.args)):
-            unevaluated = isinstance(e, (sympy.MatMul, sympy.MatAdd))
-            return e.func(*args, evaluate=False) if unevaluated else e.func(*args)
-    return e
 
 
 _SETTINGS = {"order": "none"}
@@ -128,7 +191,21 @@ def _short_floats(e):
     """Formulas keep 17 digits for exact evaluation; 12 are plenty to read."""
     if not isinstance(e, sympy.Basic):
         return e
-    return e.xreplace({f: sympy.Float(float(f), 12) for f in e.atoms(sympy.Float)})
+    return e.xreplace({f: sympy.Float(float(f), 12) for f in _floats(e)})
+
+
+def _floats(e):
+    """The Floats in ``e`` (``e.atoms(Float)``, each distinct subexpression looked at once)."""
+    found, seen, stack = set(), {id(e)}, [e]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, sympy.Float):
+            found.add(node)
+        for a in node.args:
+            if id(a) not in seen:
+                seen.add(id(a))
+                stack.append(a)
+    return found
 
 
 def _pretty_form(e):
@@ -186,6 +263,7 @@ def _is_leaf(node):
     return isinstance(node.op, (Input, Constant, DimSize))
 
 
+@shared_evaluation()
 def definitions(exprs, names=None, share=True):
     """The formulas of ``exprs`` as a list of (symbol, SymPy form) lines, named
     nodes and shared nodes first, each defined once.
@@ -253,6 +331,7 @@ def _name_shared(shared, stops, taken):
 
 # ---------------------------------------------------------------- public printers
 
+@shared_evaluation()
 def pretty(exprs, names=None, share=True):
     """The formulas of ``exprs`` as Unicode text, one definition per line
     (see :func:`definitions` for ``exprs``, ``names`` and ``share``).
@@ -276,6 +355,7 @@ def pretty(exprs, names=None, share=True):
     return "\n".join(out)
 
 
+@shared_evaluation()
 def latex(exprs, names=None, share=True):
     """The formulas of ``exprs`` as LaTeX: one formula, or an ``aligned``
     block of definitions (see :func:`definitions`).

@@ -19,19 +19,33 @@ Named nodes (``h.name = "h"``, or the ``names`` mapping) stay symbols, so a
 large graph reads as a few definitions (see ``printing.py``). The zero-upstream
 guard that derived gradients carry (derivatives.py) is dropped: it changes no
 value where the formula is finite.
+
+Matrix expressions are combined with :func:`_add`, :func:`_mul` and
+:func:`_transpose` rather than SymPy's operators: those call ``.doit()``,
+which walks the whole expression as a tree, shared parts once per path, at
+every operation, so reading the gradient of a 30-step chain took minutes.
+Ours evaluate each distinct subexpression once, with the same results (see
+:func:`_doit` and :class:`_Memo`).
 """
+import contextlib
+import contextvars
+import collections
 import functools
 import itertools
-import operator
 import string
 
 import numpy as np
 import sympy
-from sympy import (HadamardPower, HadamardProduct, ImmutableMatrix, MatrixExpr, MatrixSymbol,
-                   OneMatrix, Trace)
+from sympy import (HadamardPower, HadamardProduct, ImmutableMatrix, MatAdd, MatMul, MatrixExpr,
+                   MatrixSymbol, OneMatrix, Trace, Transpose)
+from sympy.matrices.expressions import matadd as _sympy_matadd
+from sympy.matrices.expressions import matmul as _sympy_matmul
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
+from sympy.matrices.expressions.trace import trace as _sympy_trace
+from sympy.matrices.expressions.transpose import transpose as _sympy_transpose
 from sympy.matrices.expressions.dotproduct import DotProduct
 from sympy.matrices.expressions.matexpr import MatrixElement
+from sympy.strategies import condition, do_one, exhaust, flatten, glom, rm_id, sort, typed, unpack
 
 from .graph import toposort
 from .ops import (ArgOneHot, Broadcast, Concatenate, Constant, Contract, DimSize, Elemwise,
@@ -41,6 +55,286 @@ from .ops import (ArgOneHot, Broadcast, Concatenate, Constant, Contract, DimSize
 
 class NoMatrixForm(Exception):
     """Raised inside the matrix reading when a node has no matrix form."""
+
+
+# ---------------------------------------------------------------- evaluation, once per node
+
+class _Memo:
+    """What readings have worked out: {expression: its doit()}, {expression:
+    its transpose} and {(id, id): (order, key, key)} for sort keys compared (the
+    keys are held, so their ids stay theirs).
+
+    The memo is kept from one reading to the next: an expression built again
+    (the same graph read twice, or two nodes with the same form) then comes
+    out as the same object as before. That matters beyond the time saved:
+    SymPy's caches (sort keys, constructors) keep the objects of earlier
+    readings, and comparing an equal but distinct object with one of them
+    walks both as trees, which for the shared subexpressions of a deep graph
+    takes time exponential in its depth."""
+
+    def __init__(self):
+        self.doit, self.transpose, self.order = {}, {}, {}
+
+    def size(self):
+        return len(self.doit) + len(self.transpose) + len(self.order)
+
+
+_MEMO_LIMIT = 500_000  # entries; past it the next reading starts a new memo
+_SHARED = [_Memo()]
+_MEMO = contextvars.ContextVar("symgrad_sympy_memo", default=None)
+
+
+@contextlib.contextmanager
+def shared_evaluation():
+    """The memo of the current reading: within this block every evaluation
+    uses the same one (nested blocks the outer one), also when another thread
+    starts a new memo meanwhile."""
+    if _MEMO.get() is not None:
+        yield
+        return
+    memo = _SHARED[0]
+    if memo.size() > _MEMO_LIMIT:
+        memo = _SHARED[0] = _Memo()
+    token = _MEMO.set(memo)
+    try:
+        yield
+    finally:
+        _MEMO.reset(token)
+
+
+def _memo():
+    memo = _MEMO.get()
+    return memo if memo is not None else _SHARED[0]
+
+
+def _doit(e):
+    """``e.doit()`` with each distinct subexpression evaluated once.
+
+    SymPy's ``doit`` (which ``A + B``, ``c * A``, ``A * B`` and ``A.T`` call)
+    evaluates the arguments first and then the node itself, recursing into
+    the arguments as a tree. Here the arguments' results come from the memo
+    and each node gets only that second step (:func:`_doit_node`), so each
+    distinct subexpression is evaluated once, also when results come back as
+    arguments of the next operation (evaluated again, as SymPy does)."""
+    memo = _memo().doit
+    if e in memo:
+        return memo[e]
+    stack = [e]
+    while stack:
+        node = stack[-1]
+        if node in memo:
+            stack.pop()
+            continue
+        pending = [a for a in node.args if isinstance(a, sympy.Basic) and a not in memo]
+        if pending:
+            stack.extend(pending)
+            continue
+        stack.pop()
+        done = [memo.get(a, a) if isinstance(a, sympy.Basic) else a for a in node.args]
+        result = _doit_node(node, done)
+        memo[node] = result
+    return memo[e]
+
+
+def _doit_node(node, done):
+    """``node.doit()`` given its arguments' results ``done``."""
+    if not node.args:
+        return node.doit()
+    if isinstance(node, Transpose):
+        return _transpose(done[0])
+    if isinstance(node, Trace):
+        arg = done[0]
+        if isinstance(arg, MatAdd):  # MatAdd._eval_trace, with the memo
+            return _doit(sympy.Add(*[_sympy_trace(a) for a in arg.args]))
+        result = arg._eval_trace()
+        return result if result is not None else Trace(arg)
+    if isinstance(node, ElementwiseApplyFunction):
+        # as its doit: the evaluated argument is kept only where the function
+        # is the identity or the argument is an explicit matrix or another f.(X)
+        f, arg = node.function, done[1]
+        if isinstance(f, sympy.Lambda) and f.is_identity:
+            return arg
+        if isinstance(arg, sympy.MatrixBase):
+            return arg.applyfunc(f)
+        if isinstance(arg, ElementwiseApplyFunction):
+            return _doit(ElementwiseApplyFunction(lambda t: f(arg.function(t)), arg.expr))
+        return node
+    changed = any(d is not a for d, a in zip(done, node.args))
+    if isinstance(node, (MatAdd, MatMul, HadamardProduct)):
+        # the arguments' shapes are those the node was built (and checked) with:
+        # not checked again (finding a shape walks down the first arguments)
+        same = _unchecked(type(node), done) if changed else node
+        if isinstance(node, MatAdd):
+            return _canonical_sum(same)
+        if isinstance(node, MatMul):
+            return _canonical_product(same)
+        return _hadamard_product(same)
+    rebuilt = node.func(*done) if changed else node
+    if type(node).doit is sympy.Basic.doit:
+        return rebuilt
+    return rebuilt.doit(deep=False)
+
+
+def _unchecked(cls, args):
+    """``cls(*args)`` for matrix sums and products of arguments known to fit."""
+    return sympy.Basic.__new__(cls, *args)
+
+
+def _hadamard_product(product):
+    """``product.doit()`` for a Hadamard product of evaluated factors (SymPy's
+    ``doit`` evaluates them again, with SymPy's rules: see below)."""
+    factors = product.args
+    explicit = [f for f in factors if isinstance(f, sympy.MatrixBase)]
+    if explicit:
+        remainder = [f for f in factors if f not in explicit]
+        merged = ImmutableMatrix([sympy.Mul.fromiter(e) for e in zip(*explicit)])
+        product = HadamardProduct(merged.reshape(*product.shape), *remainder)
+    return _canonical_hadamard(product)
+
+
+def _compare_keys(a, b):
+    """-1, 0 or 1 as the sort keys ``a`` and ``b`` (nested tuples) compare with
+    ``<`` and ``==``, in one walk, and remembering the result for each pair of
+    nested keys met (the keys of a chain's links nest each other's keys, and
+    the links of one chain are compared again and again). Python's own
+    comparison of nested tuples tests the first differing items for equality
+    (a walk down to where they differ) and then compares them (that walk again,
+    one level down): quadratic in the depth, at every comparison."""
+    memo = _memo().order
+    frames = [[a, b, 0]]
+    while frames:
+        frame = frames[-1]
+        x, y, i = frame
+        if i == min(len(x), len(y)):
+            result = (len(x) > len(y)) - (len(x) < len(y))
+            if result:
+                break
+            memo[id(x), id(y)] = (0, x, y)
+            frames.pop()
+            continue
+        u, v = x[i], y[i]
+        frame[2] = i + 1
+        if u is v:
+            continue
+        if type(u) is type(v) and type(u) in (tuple, list):
+            known = memo.get((id(u), id(v)))
+            if known is None:
+                frames.append([u, v, 0])
+                continue
+            result = known[0]
+        elif u == v:
+            continue
+        else:
+            result = -1 if u < v else 1
+        if result:
+            break
+    else:
+        return 0
+    for x, y, _ in frames:  # the first difference below decides every enclosing pair
+        memo[id(x), id(y)] = (result, x, y)
+    return result
+
+
+_KeyOrder = functools.cmp_to_key(_compare_keys)
+
+
+def _sort_key(e):
+    """SymPy's ``default_sort_key(e)``, compared with :func:`_compare_keys` (same order)."""
+    return _KeyOrder(sympy.default_sort_key(e))
+
+
+def _canonical_hadamard(product):
+    """SymPy's hadamard.canonicalize (flatten, drop ones, absorb zeros, repeated
+    factors as powers, sort, unpack), sorting with :func:`_sort_key`."""
+    def is_product(x):
+        return isinstance(x, HadamardProduct)
+    x = exhaust(condition(is_product, flatten))(product)
+    x = condition(is_product, rm_id(lambda f: isinstance(f, OneMatrix)))(x)
+    if is_product(x) and any(isinstance(f, sympy.ZeroMatrix) for f in x.args):
+        x = sympy.ZeroMatrix(*x.shape)
+    if is_product(x):
+        x = _unchecked(HadamardProduct, [base if k == 1 else HadamardPower(base, k)
+                                         for base, k in collections.Counter(x.args).items()])
+        x = sort(_sort_key)(x)
+    return unpack(x)
+
+
+def _combine(count, term):
+    """SymPy's matadd.combine (``count * term`` for a term met ``count`` times,
+    or with that coefficient), evaluated with the memo."""
+    return term if count == 1 else _mul(count, term)
+
+
+def _distribute_monom(product):
+    """SymPy's matmul.distribute_monom (``2 (A + B) -> 2 A + 2 B``), evaluated with the memo."""
+    args = product.args
+    if len(args) == 2:
+        if args[0].is_MatAdd and args[1].is_Rational:
+            return MatAdd(*[_doit(MatMul(a, args[1])) for a in args[0].args])
+        if args[1].is_MatAdd and args[0].is_Rational:
+            return MatAdd(*[_doit(MatMul(args[0], a)) for a in args[1].args])
+    return product
+
+
+def _rules(rules, replace):
+    """SymPy's canonicalization rules with those in ``replace`` [(match, rule)]
+    in place of theirs: the two above (SymPy's call ``doit`` on whole
+    subexpressions) and the sort by :func:`_sort_key`. A SymPy without such a
+    rule keeps its own."""
+    return tuple(next((new for match, new in replace if match(rule)), rule) for rule in rules)
+
+
+def _named(name):
+    """Matches a rule by the name of its function (SymPy's strategies make them)."""
+    return lambda rule: getattr(rule, "__name__", None) == name
+
+
+_canonical_sum = exhaust(condition(lambda x: isinstance(x, MatAdd), do_one(*_rules(
+    _sympy_matadd.rules,
+    [(_named("conglomerate"), glom(_sympy_matadd.matrix_of, _sympy_matadd.factor_of, _combine)),
+     (_named("sort_rl"), sort(_sort_key))]))))
+_canonical_product = exhaust(typed({MatMul: do_one(*_rules(
+    _sympy_matmul.rules, [(_named("distribute_monom"), _distribute_monom)]))}))
+
+
+def _transpose(e):
+    """``e.T`` (SymPy's ``transpose(e)``), its sums and products evaluated with the memo."""
+    memo = _memo().transpose
+    if e in memo:
+        return memo[e]
+    if isinstance(e, MatAdd):
+        out = _doit(MatAdd(*[_transpose(a) for a in e.args]))
+    elif isinstance(e, MatMul):
+        coeff, factors = e.as_coeff_matrices()
+        out = _doit(MatMul(coeff, *[_transpose(f) for f in factors[::-1]]))
+    elif isinstance(e, HadamardProduct):
+        out = HadamardProduct(*[_transpose(a) for a in e.args])
+    elif isinstance(e, HadamardPower):
+        out = HadamardPower(_transpose(e.base), e.exp)
+    elif isinstance(e, ElementwiseApplyFunction):
+        out = e.func(e.function, _transpose(_doit(e.expr)))
+    else:
+        out = _sympy_transpose(e)
+    memo[e] = out
+    return out
+
+
+@shared_evaluation()
+def negative_of(e):
+    """``-e`` for a matrix expression (SymPy's ``-e``, evaluated with the memo)."""
+    return _doit(MatMul(sympy.S.NegativeOne, e))
+
+
+def _add(a, b):
+    """``a + b`` for matrix expressions."""
+    return _doit(MatAdd(a, b))
+
+
+def _mul(a, b):
+    """``a * b`` (a matrix product, or a scalar times a matrix)."""
+    if isinstance(a, MatrixExpr) or isinstance(b, MatrixExpr):
+        return _doit(MatMul(a, b))
+    return a * b
 
 
 def _unguard(e):
@@ -99,7 +393,7 @@ class InnerProduct(DotProduct):
     is_commutative = True
 
     def doit(self, **hints):
-        a, b = (arg.doit(**hints) for arg in self.args)
+        a, b = (arg.doit(**hints) for arg in self.args) if hints.get("deep", True) else self.args
         if all(sympy.sympify(d).is_Integer for d in a.shape + b.shape):
             return DotProduct(a.as_explicit(), b.as_explicit()).doit()
         return InnerProduct(a, b)
@@ -112,7 +406,7 @@ def _as_scalar(m):
         coeff = sympy.Mul(*[f for f in m.args if not isinstance(f, MatrixExpr)])
         if len(factors) >= 2 and factors[0].shape[0] == 1:
             rest = factors[1] if len(factors) == 2 else sympy.MatMul(*factors[1:])
-            return coeff * InnerProduct(factors[0].T, rest)
+            return coeff * InnerProduct(_transpose(factors[0]), rest)
     return Trace(m)
 
 
@@ -132,12 +426,12 @@ def _broadcast(form, shape, out_shape):
     if len(out_shape) > 2:
         raise NoMatrixForm("broadcast to rank > 2")
     if len(shape) == 1 and len(out_shape) == 2:
-        form = form.T  # a vector broadcasts along rows, as a row
+        form = _transpose(form)  # a vector broadcasts along rows, as a row
     rows, cols = _matrix_shape(out_shape)
     if form.shape[0] == 1 and rows != 1:
-        form = OneMatrix(rows, 1) * form
+        form = _mul(OneMatrix(rows, 1), form)
     if form.shape[1] == 1 and cols != 1:
-        form = form * OneMatrix(1, cols)
+        form = _mul(form, OneMatrix(1, cols))
     return form
 
 
@@ -154,14 +448,14 @@ def _elementwise_matrix(body, args):
     if body.is_Add:
         terms = [_elementwise_matrix(a, args) for a in body.args]
         shape = next(t.shape for t in terms if isinstance(t, MatrixExpr))
-        return functools.reduce(operator.add, [t if isinstance(t, MatrixExpr)
-                                               else t * OneMatrix(*shape) for t in terms])
+        return functools.reduce(_add, [t if isinstance(t, MatrixExpr)
+                                       else _mul(t, OneMatrix(*shape)) for t in terms])
     if body.is_Mul:
         factors = [_elementwise_matrix(a, args) for a in body.args]
         coeff = sympy.Mul(*[f for f in factors if not isinstance(f, MatrixExpr)])
         mats = [f for f in factors if isinstance(f, MatrixExpr)]
         product = mats[0] if len(mats) == 1 else HadamardProduct(*mats)
-        return product if coeff == 1 else coeff * product
+        return product if coeff == 1 else _mul(coeff, product)
     if body.is_Pow and body.exp.is_number:
         return HadamardPower(_elementwise_matrix(body.base, args), body.exp)
     if len(matrix_params) == 1:
@@ -183,7 +477,7 @@ def _oriented(form, labels, side, want):
     if labels[side] == want:
         return form, labels
     if labels[1 - side] == want:
-        return form.T, labels[::-1]
+        return _transpose(form), labels[::-1]
     raise NoMatrixForm("no orientation")
 
 
@@ -197,16 +491,16 @@ def _labelled(form, sub):
 def _sum_out(form, labels, keep):
     """Sum the axes whose letters are not in ``keep``, as products with ones."""
     if labels[0] is not None and labels[0] not in keep:
-        form, labels = OneMatrix(1, form.shape[0]) * form, (None, labels[1])
+        form, labels = _mul(OneMatrix(1, form.shape[0]), form), (None, labels[1])
     if labels[1] is not None and labels[1] not in keep:
-        form, labels = form * OneMatrix(form.shape[1], 1), (labels[0], None)
+        form, labels = _mul(form, OneMatrix(form.shape[1], 1)), (labels[0], None)
     return form, labels
 
 
 def _finish(form, labels, out):
     """A product with row/column ``labels`` as the einsum output ``out``."""
     target = (tuple(out) + (None, None))[:2]
-    form, labels = (form, labels) if labels == target else (form.T, labels[::-1])
+    form, labels = (form, labels) if labels == target else (_transpose(form), labels[::-1])
     if labels != target:
         raise NoMatrixForm("output order")
     return _as_scalar(form) if not out else form
@@ -224,7 +518,7 @@ def _contract_matrix(node, forms):
     operands = [_sum_out(f, lab, set(out).union(*(ls for j, ls in enumerate(letters) if j != i)))
                 for i, (f, lab) in enumerate(operands)]
     if len(operands) == 1:
-        return coeff * _finish(*operands[0], out)
+        return _mul(coeff, _finish(*operands[0], out))
     (a, la), (b, lb) = operands
     shared = (set(la) & set(lb)) - {None}
     if shared & set(out):  # an elementwise product, then the sums
@@ -232,14 +526,14 @@ def _contract_matrix(node, forms):
         if len(union) > 2:
             raise NoMatrixForm("elementwise product of rank > 2")
         product = HadamardProduct(*(_spread(f, lab, union, dims) for f, lab in operands))
-        return coeff * _finish(*_sum_out(product, (union + (None,))[:2], set(out)), out)
+        return _mul(coeff, _finish(*_sum_out(product, (union + (None,))[:2], set(out)), out))
     if len(shared) == 2:  # sum_ab A_ab B_ab = tr(Aᵀ B)
         b, lb = _oriented(b, lb, 1, la[1])
-        return coeff * Trace(a.T * b)
+        return _mul(coeff, Trace(_mul(_transpose(a), b)))
     s = shared.pop() if shared else None
     a, la = _oriented(a, la, 1, s)
     b, lb = _oriented(b, lb, 0, s)
-    return coeff * _finish(a * b, (la[0], lb[1]), out)
+    return _mul(coeff, _finish(_mul(a, b), (la[0], lb[1]), out))
 
 
 def _spread(form, labels, union, dims):
@@ -251,8 +545,8 @@ def _spread(form, labels, union, dims):
     (c,) = present
     form = _oriented(form, labels, 1, None)[0]  # a column
     if c == union[0]:
-        return form * OneMatrix(1, dims[union[1]])
-    return OneMatrix(dims[union[0]], 1) * form.T
+        return _mul(form, OneMatrix(1, dims[union[1]]))
+    return _mul(OneMatrix(dims[union[0]], 1), _transpose(form))
 
 
 def _uniform(form):
@@ -281,17 +575,17 @@ def _matrix_form(node, forms):
         args = {p: _broadcast(_uniform(forms[x]), x.shape, node.shape)
                 for p, x in zip(ps, node.inputs)}
         form = _elementwise_matrix(display_formula(op.formula), args)
-        return form if isinstance(form, MatrixExpr) else form * OneMatrix(
-            *_matrix_shape(node.shape))
+        return form if isinstance(form, MatrixExpr) else _mul(form, OneMatrix(
+            *_matrix_shape(node.shape)))
     if isinstance(op, Contract):
         return _contract_matrix(node, forms)
     if isinstance(op, Transpose):
-        return forms[node.inputs[0]].T
+        return _transpose(forms[node.inputs[0]])
     if isinstance(op, Broadcast):
         x = node.inputs[0]
         form = forms[x]
         if not isinstance(form, MatrixExpr):
-            return form * OneMatrix(*_matrix_shape(node.shape))
+            return _mul(form, OneMatrix(*_matrix_shape(node.shape)))
         return _broadcast(form, x.shape, node.shape)
     if isinstance(op, Reshape):
         form, shape = forms[node.inputs[0]], _matrix_shape(node.shape)
@@ -300,11 +594,11 @@ def _matrix_form(node, forms):
                 return _as_scalar(form)
             return form
         if not isinstance(form, MatrixExpr):
-            return form * OneMatrix(*shape)
+            return _mul(form, OneMatrix(*shape))
         if form.shape == shape:
             return form
         if form.shape[::-1] == shape and 1 in shape:
-            return form.T
+            return _transpose(form)
     raise NoMatrixForm(f"no matrix form for {node.describe()}")
 
 
@@ -315,7 +609,7 @@ def _constant_matrix(node):
     if value.ndim > 2:
         raise NoMatrixForm(f"constant of rank {value.ndim}")
     if value.size and (value == value.flat[0]).all():
-        return _number(value.flat[0]) * OneMatrix(*_matrix_shape(node.shape))
+        return _mul(_number(value.flat[0]), OneMatrix(*_matrix_shape(node.shape)))
     return ImmutableMatrix(value if value.ndim == 2 else value[:, None])
 
 
@@ -569,6 +863,7 @@ def _matrix_forms(nodes, root, stops):
     return forms
 
 
+@shared_evaluation()
 def matrix_form(root, stops):
     """The scalar/matrix form of ``root`` with ``stops`` {node: name} as symbols;
     raises NoMatrixForm when some node has none."""
@@ -588,6 +883,7 @@ def _element(form, idx):
     return MatrixElement(form, idx[0], idx[1] if len(idx) == 2 else 0)
 
 
+@shared_evaluation()
 def indexed_form(root, stops):
     """The element of ``root`` at symbolic indices: ``Lambda((i, ...), body)``
     (a plain expression for 0-d), with ``Sum`` and ``Indexed``; parts of the
@@ -613,6 +909,7 @@ def indexed_form(root, stops):
     return _Indices.rename(form, idx, taken)
 
 
+@shared_evaluation()
 def sympy_form(root, stops):
     """The matrix form of ``root`` where there is one, else its indexed form."""
     try:
