@@ -382,8 +382,9 @@ class _Outliner:
         self.fixed = _NOT_RENAMED | imported
         self.functions = {}                 # canonical text -> function name
 
-    def call(self, lines):
-        """The kernel's line calling the function that runs ``lines`` (at indent 1)."""
+    def call(self, lines, result=None):
+        """The kernel's line calling the function that runs ``lines`` (at indent 1),
+        assigning what it returns to ``result``."""
         params, rename = [], {}
         for name in _NAME.findall("\n".join(lines)):
             if name in rename or name in self.fixed:
@@ -396,7 +397,8 @@ class _Outliner:
         body = [_NAME.sub(lambda m: rename.get(m.group(0), m.group(0)), line) for line in lines]
         text = "\n".join(body)
         name, _ = self.functions.setdefault(text, (f"{LOOP_PREFIX}{len(self.functions)}", len(params)))
-        return f"    {name}({', '.join(params)})"
+        call = f"{name}({', '.join(params)})"
+        return f"    {call}" if result is None else f"    {result} = {call}"
 
     def definitions(self):
         """The source of each function, in first-use order."""
@@ -440,7 +442,7 @@ def program_source(program):
         elif isinstance(st, MatMul):
             a = st.a + (".T" if st.transpose_a else "")
             b = st.b + (".T" if st.transpose_b else "")
-            w.add(1, f"{st.name} = matmul({a}, {b})")
+            w.lines.append(outliner.call([f"    return matmul({a}, {b})"], st.name))
         elif isinstance(st, ArgOneHot):
             _arg_one_hot(w, 1, st)
         elif isinstance(st, Loop):
