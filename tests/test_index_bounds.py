@@ -87,3 +87,48 @@ def test_a_gradient_only_graph_checks_its_slice_add(backend):
     with pytest.raises(IndexError, match="index 4 is out of bounds"):
         f(np.zeros(2))
     np.testing.assert_array_equal(f(np.zeros(5)), [0, 0, 0, 0, 3.0])
+
+
+AUDIT = """
+    import numpy as np, symgrad as sg
+    from symgrad.errors import ShapeError
+    x, y = sg.vector("x", "n"), sg.vector("y", "m")
+    E, i = sg.matrix("E", "v", 3), sg.vector("i", "k", dtype="int64")
+    L = sg.matrix("L", "k", 4)
+    cases = [  # (inputs, outputs, arguments for sizes n, m)
+        ([x, y], lambda: [sg.concatenate([x, y], 0)[-1],
+                          sg.grad(sg.concatenate([x * 2.0, y], 0).sum(), x)],
+         lambda n, m: [np.arange(n * 1.0), np.arange(m * 1.0)]),
+        ([x], lambda: [sg.stack([x, x * 3.0], 0).sum(axis=1)], lambda n, m: [np.ones(n)]),
+        ([x], lambda: [x.reshape((-1, 1)).sum(axis=1), sg.grad((x.reshape((1, -1)) ** 2).sum(), x)],
+         lambda n, m: [np.arange(n * 1.0)]),
+    ]
+    for inputs, outputs, args in cases:
+        for backend in ("numpy", "numba"):
+            f = sg.function(inputs, outputs(), backend=backend)
+            for n, m in ((0, 0), (1, 0), (0, 2), (3, 2)):
+                try:
+                    f(*args(n, m))
+                except (IndexError, ShapeError):
+                    pass
+    # data indices: gather, its scatter-add gradient, pick (take-along) with hostile values
+    pick = sg.nn.softmax_cross_entropy(L, i)
+    for backend in ("numpy", "numba"):
+        g = sg.function([E, i], [E[i].sum(), sg.grad((E[i] ** 2).sum(), E)], backend=backend)
+        p = sg.function([L, i], [pick, sg.grad(pick, L)], backend=backend)
+        for bad in ([0, 10**9], [-1], [2**62], [-2**63], [3, 4]):
+            for fn, arg in ((g, np.ones((4, 3))), (p, np.ones((len(bad), 4)))):
+                try:
+                    fn(arg, np.array(bad, dtype=np.int64))
+                    raise AssertionError(f"no error for {bad}")
+                except IndexError:
+                    pass
+        assert g(np.ones((4, 3)), np.array([], dtype=np.int64))[0] == 0.0
+    print("ok")
+"""
+
+
+def test_kernels_never_index_outside_their_arrays_audit():
+    """Concatenation offsets, stacks and reshape views of named dimensions at sizes
+    0, 1 and mismatched, and hostile data indices (gather, scatter-add, pick)."""
+    assert _in_child(AUDIT).strip() == "ok"
