@@ -14,6 +14,7 @@ Arrays are allocated, reshaped and multiplied through ``codegen.arrays``
 compile helper functions per signature: most of a cold compile's time).
 """
 import builtins
+import collections
 import dataclasses
 import functools
 import keyword
@@ -366,25 +367,26 @@ _NOT_RENAMED = frozenset(keyword.kwlist) | frozenset(dir(builtins))
 
 
 class _Outliner:
-    """Loop nests as functions of their own, one per distinct loop text.
+    """Repeated loop nests and products as functions of their own, one per
+    distinct text.
 
     Numba's and LLVM's time grows faster than linearly in the size of one
     function (a 485-node gradient graph printed as one function: 40 s), and
     the loops of a model repeat (the steps of an RNN, the layers of an MLP).
-    A loop nest is printed with canonical names (``a0, a1, ...`` for the
-    kernel's arrays and sizes it uses, ``l0, l1, ...`` for its own), so that
-    repeats print the same function, which is compiled once; the kernel
-    calls it with its own names.
+    A step is printed with canonical names (``a0, a1, ...`` for the kernel's
+    arrays and sizes it uses, ``l0, l1, ...`` for its own), so that repeats
+    print the same function, which is compiled once; the kernel calls it with
+    its own names. A step that occurs once stays inline: a function of its
+    own costs a compile pipeline (~0.1 s) and saves nothing.
     """
 
     def __init__(self, outer, imported):
         self.outer = outer                  # names the kernel defines (its parameters, arrays)
         self.fixed = _NOT_RENAMED | imported
-        self.functions = {}                 # canonical text -> function name
+        self.functions = {}                 # canonical text -> (function name, parameter count)
 
-    def call(self, lines, result=None):
-        """The kernel's line calling the function that runs ``lines`` (at indent 1),
-        assigning what it returns to ``result``."""
+    def canonical(self, lines):
+        """(``lines`` with canonical names, the kernel's names they use, in order)."""
         params, rename = [], {}
         for name in _NAME.findall("\n".join(lines)):
             if name in rename or name in self.fixed:
@@ -395,7 +397,11 @@ class _Outliner:
             else:
                 rename[name] = f"l{len(rename) - len(params)}"
         body = [_NAME.sub(lambda m: rename.get(m.group(0), m.group(0)), line) for line in lines]
-        text = "\n".join(body)
+        return "\n".join(body), params
+
+    def call(self, text, params, result=None):
+        """The kernel's line calling the function with body ``text`` (canonical),
+        assigning what it returns to ``result``."""
         name, _ = self.functions.setdefault(text, (f"{LOOP_PREFIX}{len(self.functions)}", len(params)))
         call = f"{name}({', '.join(params)})"
         return f"    {call}" if result is None else f"    {result} = {call}"
@@ -406,21 +412,23 @@ class _Outliner:
             yield f"def {name}({', '.join(f'a{k}' for k in range(n))}):\n{text}\n\n"
 
 
-def program_source(program):
-    """The Python source of ``program``: imports, one function per distinct loop
-    nest, and the entry point ``kernel``, which calls them."""
-    imported = {"math", "np", "empty", "full", "matmul", "view", "nonneg", "select",
-                *("v" + name for name in VECTOR_MATH)}
-    header = ["import math", "import numpy as np",
-              "from codegen.arrays import empty, full, matmul, view",
-              "from codegen.runtime import nonneg, select",
-              f"from codegen.vmath import {', '.join('v' + name for name in VECTOR_MATH)}"]
-    outer = set(program.params) | {getattr(st, "name", None) for st in program.statements}
-    outliner = _Outliner(outer, imported)
-    w = _Writer()
-    w.add(0, f"def {ENTRY}({', '.join(program.params)}):")
+@dataclasses.dataclass
+class _Step:
+    """One statement of the entry point: its ``lines`` inline, or the ``body`` of
+    a function returning ``result`` (a loop: None) that can run it instead;
+    ``outlined`` when it must be a function (its bounds checks return)."""
+    lines: list
+    body: list = None
+    result: str = None
+    outlined: bool = False
+
+
+def _steps(program):
+    """The entry point's statements as _Steps."""
+    steps = []
     arrays, zeroed = {}, set()  # (dtype, shape) by name; arrays as allocated with 0
     for st in program.statements:
+        w = _Writer()
         if isinstance(st, Alloc):
             arrays[st.name] = (st.dtype, st.shape)
             if st.fill is not None and sympy.sympify(st.fill) == 0:
@@ -442,19 +450,45 @@ def program_source(program):
         elif isinstance(st, MatMul):
             a = st.a + (".T" if st.transpose_a else "")
             b = st.b + (".T" if st.transpose_b else "")
-            w.lines.append(outliner.call([f"    return matmul({a}, {b})"], st.name))
+            steps.append(_Step([f"    {st.name} = matmul({a}, {b})"],
+                               [f"    return matmul({a}, {b})"], st.name))
+            continue
         elif isinstance(st, ArgOneHot):
             _arg_one_hot(w, 1, st)
         elif isinstance(st, Loop):
-            loop = _Writer()
-            _loop(loop, 1, st, arrays, zeroed)
-            # a 0-d loop is a few scalar lines: a call would cost more than it saves,
-            # unless it checks bounds (which returns from the loop's function)
-            checks = any(isinstance(s, CheckBounds) for s in st.body)
-            w.lines.append(outliner.call(loop.lines) if st.shape or checks
-                           else "\n".join(loop.lines))
+            _loop(w, 1, st, arrays, zeroed)
             zeroed -= {s.array for s in st.body if isinstance(s, Store)}
+            # a 0-d loop is a few scalar lines: never worth a call of its own, unless
+            # it checks bounds
+            checks = any(isinstance(s, CheckBounds) for s in st.body)
+            steps.append(_Step(w.lines, w.lines if st.shape or checks else None,
+                               outlined=checks))
+            continue
         else:
             raise TypeError(f"unknown kernel statement {st!r}")
-    w.add(1, f"return ({''.join(r + ', ' for r in program.results)})")
-    return "\n".join([*header, "", "", *outliner.definitions(), *w.lines]) + "\n"
+        steps.append(_Step(w.lines))
+    return steps
+
+
+def program_source(program):
+    """The Python source of ``program``: imports, one function per repeated loop
+    nest or product, and the entry point ``kernel``, which calls them."""
+    imported = {"math", "np", "empty", "full", "matmul", "view", "nonneg", "select",
+                *("v" + name for name in VECTOR_MATH)}
+    header = ["import math", "import numpy as np",
+              "from codegen.arrays import empty, full, matmul, view",
+              "from codegen.runtime import nonneg, select",
+              f"from codegen.vmath import {', '.join('v' + name for name in VECTOR_MATH)}"]
+    outer = set(program.params) | {getattr(st, "name", None) for st in program.statements}
+    outliner = _Outliner(outer, imported)
+    steps = _steps(program)
+    forms = [outliner.canonical(step.body) if step.body else None for step in steps]
+    repeats = collections.Counter(text for text, _ in filter(None, forms))
+    lines = [f"def {ENTRY}({', '.join(program.params)}):"]
+    for step, form in zip(steps, forms):
+        if form and (step.outlined or repeats[form[0]] > 1):
+            lines.append(outliner.call(*form, step.result))
+        else:
+            lines.extend(step.lines)
+    lines.append(f"    return ({''.join(r + ', ' for r in program.results)})")
+    return "\n".join([*header, "", "", *outliner.definitions(), *lines]) + "\n"
