@@ -1,10 +1,17 @@
-"""Compile a kernel program: write its module to the cache folder, import it,
+"""Compile a kernel program: write its module to the cache folder, run it,
 and ``numba.njit`` its entry point with Numba's on-disk cache.
 
 The module file is named by a hash of its source and of the Python, NumPy
 and Numba versions (plus a caller's ``salt``), so a second process compiling
 the same program finds the file unchanged and Numba loads its machine code
-instead of compiling. Numba cannot cache ``exec``'d source, hence the file.
+instead of compiling. The module is never imported (Python's import would
+run a ``__pycache__/*.pyc`` that nobody checked): it runs from bytecode
+compiled from the source printed here, or from ``kernel_<key>.code``, that
+bytecode as this compiler wrote it, signed; the file only gives Numba a path
+to key its cache by. Numba's own files are signed the same way
+(``_PrivateCacheFile``). The folder's rules (refused if others can write it,
+no symbolic links followed, private files, signatures, a size limit) are
+``codegen.cache_folder``'s.
 IEEE semantics: no fastmath, and NumPy's error model (1/0 is inf, not an
 exception).
 
@@ -13,13 +20,16 @@ every registry of typing and lowering implementations: about 0.2 s, most of
 a warm first call in a new process), which a load does not use; see
 ``_KernelCache``.
 """
+import contextlib
 import glob
 import hashlib
 import importlib.util
+import io
+import marshal
 import os
+import pickle
 import platform
 import sys
-import tempfile
 import traceback
 import types
 import warnings
@@ -27,10 +37,11 @@ from dataclasses import dataclass
 
 import numba
 import numpy as np
-from numba.core.caching import FunctionCache
+from numba.core.caching import (CompileResultCacheImpl, FunctionCache, IndexDataCacheFile,
+                                InTreeCacheLocator)
 from numba.core.runtime import rtsys
 
-from . import arrays, runtime, vmath
+from . import arrays, cache_folder, runtime, vmath
 from .source import ENTRY, LOOP_PREFIX, program_source
 
 
@@ -63,6 +74,65 @@ def cache_key(source, salt=""):
     return hashlib.sha256(f"{versions}\n{source}".encode()).hexdigest()[:32]
 
 
+class _KernelLocator(InTreeCacheLocator):
+    """Numba's cache files beside the module, in its private ``__pycache__``:
+    never in ``$NUMBA_CACHE_DIR`` or a per-user fallback folder, and no
+    probe file written to check that the folder is writable."""
+
+    def ensure_cache_path(self):
+        cache_folder.private_folder(self.get_cache_path())
+
+    @classmethod
+    def from_function(cls, py_func, py_file):
+        locator = cls(py_func, py_file)
+        locator.ensure_cache_path()
+        return locator
+
+
+class _KernelCacheImpl(CompileResultCacheImpl):
+    _locator_classes = [_KernelLocator]
+
+
+class _PrivateCacheFile(IndexDataCacheFile):
+    """Numba's index (``.nbi``) and machine code (``.nbc``) files, signed with
+    the cache folder's ``secret`` (``cache_folder.write_signed``) and
+    unpickled only when the signature and file name match: a planted,
+    damaged or moved file, or a symbolic link, is a miss, and is replaced
+    when Numba saves. ``on_write(nbytes)`` follows each write."""
+
+    def __init__(self, cache_path, filename_base, source_stamp, secret, on_write):
+        super().__init__(cache_path, filename_base, source_stamp)
+        self._secret, self._on_write = secret, on_write
+
+    def _read(self, path):
+        label = b"numba " + os.path.basename(path).encode()
+        return cache_folder.read_signed(path, self._secret, label)
+
+    def _load_index(self):
+        data = self._read(self._index_path)
+        if data is None:
+            return {}
+        stream = io.BytesIO(data)
+        if pickle.load(stream) != self._version:
+            return {}
+        stamp, overloads = pickle.loads(stream.read())
+        return overloads if stamp == self._source_stamp else {}
+
+    def _load_data(self, name):
+        data = self._read(self._data_path(name))
+        if data is None:
+            raise FileNotFoundError(self._data_path(name))
+        return pickle.loads(data)
+
+    @contextlib.contextmanager
+    def _open_for_write(self, filepath):
+        buffer = io.BytesIO()
+        yield buffer
+        label = b"numba " + os.path.basename(filepath).encode()
+        self._on_write(cache_folder.write_signed(filepath, self._secret, label,
+                                                 buffer.getbuffer()))
+
+
 class _KernelCache(FunctionCache):
     """Numba's disk cache of a kernel, loading without ``target_context.refresh()``.
 
@@ -72,18 +142,47 @@ class _KernelCache(FunctionCache):
     compiled into it, and Numba's C helpers and libm are registered when the
     target is created), only the runtime (NRT), which its allocations call.
     A miss compiles as usual, and compiling refreshes the target first.
+
+    Its files are ``_PrivateCacheFile``s in the module's ``__pycache__``, and
+    each write counts towards the cache folder's size limit.
     """
+    _impl_class = _KernelCacheImpl
+
+    def __init__(self, py_func, secret):
+        super().__init__(py_func)
+        if not isinstance(self._impl.locator, _KernelLocator):  # $NUMBA_CACHE_LOCATOR_CLASSES
+            raise cache_folder.UnsafeFolder("$NUMBA_CACHE_LOCATOR_CLASSES moves Numba's cache "
+                                            "files elsewhere")
+        folder = os.path.dirname(self._cache_path)
+        key = cache_folder.entry_key(self._impl.filename_base)
+        self._cache_file = _PrivateCacheFile(
+            self._cache_path, self._impl.filename_base, self._cache_file._source_stamp, secret,
+            lambda nbytes: cache_folder.added(folder, nbytes, keep=key))
+
+    @property
+    def index_path(self):
+        return self._cache_file._index_path
 
     def load_overload(self, sig, target_context):
         rtsys.initialize(target_context)
         with self._guard_against_spurious_io_errors():
             return self._load_overload(sig, target_context)
 
+    def save_overload(self, sig, data):
+        """Save as Numba does; a failure to save warns (the kernel still runs)."""
+        try:
+            with self._guard_against_spurious_io_errors():
+                self._save_overload(sig, data)
+        except (OSError, cache_folder.UnsafeFolder) as e:
+            warnings.warn(f"the compiled kernel could not be saved to the disk cache ({e})",
+                          RuntimeWarning, stacklevel=2)
 
-def _jit(py_func):
-    """``py_func`` jitted with NumPy's error model and the kernel disk cache."""
+
+def _jit(py_func, secret):
+    """``py_func`` jitted with NumPy's error model and the kernel disk cache,
+    whose files are signed with ``secret``."""
     function = numba.njit(error_model="numpy")(py_func)
-    function._cache = _KernelCache(py_func)  # what ``cache=True`` sets, with a faster load
+    function._cache = _KernelCache(py_func, secret)  # what ``cache=True`` sets, faster load
     return function
 
 
@@ -94,33 +193,67 @@ def _jit_loops(namespace, jit):
             namespace[name] = jit(value)
 
 
-def _write_once(path, source):
-    """Write ``source`` to ``path`` atomically unless it is already there: a
-    rewrite would change the file's timestamp and invalidate Numba's cache.
-    A damaged file (other content) is replaced."""
-    try:
-        with open(path) as f:
-            if f.read() == source:
-                return
-    except (FileNotFoundError, UnicodeDecodeError):
-        pass
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(source)
-    os.replace(tmp, path)
+def _code(path, source, secret):
+    """The bytecode of the module ``source`` whose file is ``path``, and the bytes
+    written for it: from ``__pycache__/kernel_<key>.code`` when that is signed
+    with ``secret`` for exactly this source, path and Python; else compiled
+    (about 0.2 ms per KB of source, which the file saves) and written."""
+    folder, name = os.path.split(path)
+    code_path = os.path.join(folder, cache_folder.PYCACHE, name[:-len(".py")] + ".code")
+    label = b"code " + importlib.util.MAGIC_NUMBER + hashlib.sha256(source.encode()).digest()
+    label += path.encode()
+    payload = cache_folder.read_signed(code_path, secret, label)
+    if payload is not None:
+        code = marshal.loads(payload)
+        if isinstance(code, types.CodeType):
+            return code, 0
+    code = compile(source, path, "exec", dont_inherit=True)
+    return code, cache_folder.write_signed(code_path, secret, label, marshal.dumps(code))
 
 
-def _cached_module(cache_dir, key, source):
-    """The path of the module file for ``key`` in ``cache_dir``, written if new."""
-    os.makedirs(cache_dir, exist_ok=True)
-    path = os.path.join(cache_dir, f"kernel_{key}.py")
-    _write_once(path, source)
-    return path
+def _module(name, path, code):
+    """The kernel module run from ``code``, registered in ``sys.modules`` as
+    ``name`` (Numba's cached code finds its globals by module name); the code
+    names ``path`` as its file, which is how Numba finds its cache files."""
+    module = types.ModuleType(name)
+    module.__file__ = path
+    sys.modules[name] = module
+    exec(code, module.__dict__)
+    return module
+
+
+def _disk_cached(cache_dir, key, source):
+    """The kernel jitted with its module file in ``cache_dir`` (written if new
+    or changed), and the file's path. Raises ``OSError`` or
+    ``cache_folder.UnsafeFolder`` when the folder cannot be used."""
+    folder = cache_folder.prepare(cache_dir)
+    secret = cache_folder.secret(folder)
+    path = os.path.join(folder, f"kernel_{key}.py")
+    data = source.encode()
+    code, new_bytes = _code(path, source, secret)
+    module = _module(f"kernel_{key}", path, code)
+    entry = getattr(module, ENTRY)
+    for attempt in range(2):
+        written = cache_folder.write_once(path, data)
+        try:
+            _jit_loops(module.__dict__, lambda py_func: _jit(py_func, secret))
+            function = _jit(entry, secret)
+            break
+        except FileNotFoundError:  # evicted by another process just now: write it again
+            if attempt:
+                raise
+    cache_folder.touch(function._cache.index_path)  # used now: evicted last
+    new_bytes += len(data) if written else 0
+    if new_bytes:
+        cache_folder.added(folder, new_bytes, keep=key)
+    return function, path
 
 
 def compile_program(program, cache_dir=None, salt=""):
     """The program compiled; cached on disk in ``cache_dir`` (None: in memory only;
-    an unusable folder warns and compiles in memory).
+    an unusable folder, or one others can write, warns and compiles in memory).
+    The folder is kept under ``$SYMGRAD_CACHE_MAX_MB`` MiB (default 512) by
+    deleting the least recently used entries.
 
     >>> import sympy
     >>> from codegen.program import Alloc, Compute, Index, Load, Loop, Program, Store
@@ -136,25 +269,21 @@ def compile_program(program, cache_dir=None, salt=""):
     memo_key = (key, cache_dir)
     if memo_key in _loaded:
         return _loaded[memo_key]
-    path = None
+    function = path = None
     if cache_dir is not None:
         try:
-            path = _cached_module(cache_dir, key, source)
+            function, path = _disk_cached(cache_dir, key, source)
+        except cache_folder.UnsafeFolder as e:
+            warnings.warn(f"the kernel cache folder {cache_dir!r} is not private: {e}; "
+                          "compiling without the disk cache", RuntimeWarning, stacklevel=3)
         except OSError as e:
             warnings.warn(f"the kernel cache folder {cache_dir!r} is unusable ({e}); "
                           "compiling without the disk cache", RuntimeWarning, stacklevel=3)
-    if path is None:
+    if function is None:
         namespace = {}
         exec(compile(source, f"<symgrad kernel {key}>", "exec"), namespace)
         _jit_loops(namespace, numba.njit(error_model="numpy"))
         function = numba.njit(error_model="numpy")(namespace[ENTRY])
-    else:
-        spec = importlib.util.spec_from_file_location(f"kernel_{key}", path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module  # Numba's cached code finds its globals by module name
-        spec.loader.exec_module(module)
-        _jit_loops(module.__dict__, _jit)
-        function = _jit(getattr(module, ENTRY))
     compiled = Compiled(function, source, key, path)
     _loaded[memo_key] = compiled
     return compiled
@@ -178,7 +307,8 @@ def recompile(compiled):
             os.remove(name)
         except OSError:
             pass
-    function = _jit(compiled.function.py_func)
+    function = _jit(compiled.function.py_func,
+                    cache_folder.secret(os.path.dirname(compiled.path)))
     fresh = Compiled(function, compiled.source, compiled.key, compiled.path)
     for memo_key, known in list(_loaded.items()):
         if known is compiled:
