@@ -154,6 +154,8 @@ def _in_terms_of_output(f, d, t, y):
     dy = sympy.factor(sympy.cancel(d_a.subs(a, solutions[0])))
     if t in dy.free_symbols or not dy.is_polynomial(y):
         return None
+    if dy.as_coeff_Mul()[1].is_Add:  # a (e^t - 1): a (y/a + 1) cancels where y ~ -a
+        return None                   # (t < -37); SymPy's a e^t does not
     return _positive_leading(dy)
 
 

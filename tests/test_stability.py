@@ -430,18 +430,13 @@ def test_user_formula_value_on_extreme_grid(name, backend):
 
 
 # A one-argument formula whose derivative is a polynomial in its own value y is
-# differentiated in that form (derivatives.py): a (e^t - 1) has derivative y + a,
-# which cancels to 0 (or to SymPy's 15-digit rounding of a, +-3e-15) where
-# y ~ -a, at t < -37; 1 - e^-t has 1 - y, 0 where y rounds to 1 (t > 37).
-# Absolutely accurate at the scale of the derivative, as sigmoid' = y (1 - y) is.
-OUTPUT_FORM_GAPS = {
-    name: pytest.mark.xfail(strict=True, reason="derivative in terms of the output cancels "
-                            "(derivatives.py), not a formula rewrite")
-    for name in ("selu-style", "one-minus-exp")}
+# differentiated in that form (derivatives.py) only when the polynomial is a
+# product: a (e^t - 1) would have y + a, which cancels to 0 where y ~ -a
+# (t < -37), and 1 - e^-t would have 1 - y; both use SymPy's derivative in t.
+OUTPUT_FORM_GAPS = ("selu-style", "one-minus-exp")
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=OUTPUT_FORM_GAPS.get(n, ()))
-                                  for n in FORMULAS])
+@pytest.mark.parametrize("name", list(FORMULAS))
 def test_user_formula_gradient_on_extreme_grid(name, backend):
     points = _points(name, GRID)
     w = weights(np.random.default_rng(60), points[0].shape)
@@ -451,7 +446,7 @@ def test_user_formula_gradient_on_extreme_grid(name, backend):
         _assert_exact(g, e, points, 1e-12, f"{name} d/dx{k} ({backend})")
 
 
-@pytest.mark.parametrize("name", list(OUTPUT_FORM_GAPS))
+@pytest.mark.parametrize("name", OUTPUT_FORM_GAPS)
 def test_output_form_gradients_are_accurate_at_the_scale_of_the_derivative(name, backend):
     points = _points(name, GRID)
     w = np.ones(points[0].shape)
