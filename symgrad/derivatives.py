@@ -109,7 +109,7 @@ def _merge_powers(e):
         base, exponent = f.as_base_exp()
         powers.setdefault(base, []).append(exponent)
     merged = {b: es for b, es in powers.items()
-              if len(es) > 1 and any(not x.is_number for x in es) and not isinstance(b, sympy.exp)}
+              if len(es) > 1 and any(not x.is_number for x in es)}
     if not merged:
         return None
     return sympy.Mul(*(f for f in e.args if f.as_base_exp()[0] not in merged),
