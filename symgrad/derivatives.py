@@ -50,9 +50,13 @@ class GuardedProduct(sympy.Function):
         return sympy.diff(g, s) * d + GuardedProduct(g, sympy.diff(d, s))
 
     def as_piecewise(self):
-        """The evaluation form: Piecewise((0, Eq(g, 0)), (g*d, True))."""
+        """The evaluation form: Piecewise((0, Eq(g, 0)), (g*d, True)). An inner
+        guard in d is not folded into this one (that would merge their conditions
+        and hide which factor each one guards)."""
         g, d = self.args
-        return sympy.Piecewise((0, sympy.Eq(g, 0)), (sympy.piecewise_fold(g * d), True))
+        inner_guard = any(_is_guard(a) for a in sympy.preorder_traversal(d))
+        product = g * d if inner_guard else sympy.piecewise_fold(g * d)
+        return sympy.Piecewise((0, sympy.Eq(g, 0)), (product, True))
 
 
 def _guarded(g, d):
@@ -76,10 +80,34 @@ def _is_guard(e):
 def _as_guarded_product(e):
     """Piecewise((0, Eq(g, 0)), (p, True)) -> GuardedProduct(g, p / g)."""
     g, p = e.args[0].cond.lhs, e.args[1].expr
-    d = sympy.piecewise_fold(p / g)
-    if d.has(1 / g):
-        d = sympy.cancel(d)
-    return GuardedProduct(g, d)
+    return GuardedProduct(g, _divide(p, g))
+
+
+def _divide(p, g):
+    """``p / g`` for a ``p`` built as g times something: g taken out of each
+    product, sum and choice where it stands, so that no 1/g is left (it would
+    be 0/0 at g = 0 once the guard is differentiated)."""
+    if p == g:
+        return sympy.S.One
+    if p == 0:
+        return sympy.S.Zero
+    if isinstance(p, GuardedProduct):  # an inner guard the outer factor was folded into
+        return GuardedProduct(p.args[0], _divide(p.args[1], g))
+    if isinstance(p, sympy.Piecewise):
+        return sympy.Piecewise(*((_divide(piece, g), cond) for piece, cond in p.args))
+    if p.is_Add:
+        return sympy.Add(*(_divide(term, g) for term in p.args))
+    if p.is_Mul:
+        for k, factor in enumerate(p.args):
+            if factor == g:
+                return sympy.Mul(*p.args[:k], *p.args[k + 1:])
+        for k, factor in enumerate(p.args):
+            if factor.is_Pow and factor.base == g and factor.exp.is_Integer and factor.exp > 1:
+                return sympy.Mul(*p.args[:k], g ** (factor.exp - 1), *p.args[k + 1:])
+        for k, factor in enumerate(p.args):
+            if factor.has(g) and (factor.is_Add or isinstance(factor, sympy.Piecewise)):
+                return sympy.Mul(*p.args[:k], _divide(factor, g), *p.args[k + 1:])
+    return sympy.cancel(p / g)
 
 
 def _power_times_log(e):

@@ -65,7 +65,9 @@ def _elemwise(node, args, bindings):
 
 
 def _contract(node, args, bindings):
-    return np.einsum(node.op.spec, *args).astype(node.dtype, copy=False)
+    # float32 sums accumulate in float64 and round once, as the compiled kernels do
+    wide = np.float64 if node.dtype == "float32" else None
+    return np.einsum(node.op.spec, *args, dtype=wide).astype(node.dtype, copy=False)
 
 
 def _reduce(node, args, bindings):
