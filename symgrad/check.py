@@ -3,7 +3,8 @@ import numpy as np
 
 from .autodiff import grad
 from .function import Function
-from .graph import Expr, free_inputs
+from .graph import Expr
+from .ops import free_inputs
 
 
 class GradCheckResult:

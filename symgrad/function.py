@@ -8,10 +8,10 @@ import numpy as np
 
 from .autodiff import grad
 from .errors import ShapeError
-from .graph import Expr, free_inputs, toposort
+from .graph import Expr, toposort
 from .index_bounds import check_index_bounds, index_bounds
 from .numpy_backend import NumpyProgram
-from .ops import DimSize, Input
+from .ops import DimSize, Input, free_inputs
 from .types import DTYPES, check_size, shape_str
 
 BACKENDS = ("numba", "numpy")

@@ -130,8 +130,3 @@ def toposort(outputs):
                 order.append(node)
     return order
 
-
-def free_inputs(outputs):
-    """The input variables that ``outputs`` depend on, in graph order."""
-    from .ops import Input
-    return [n for n in toposort(outputs) if isinstance(n.op, Input)]

@@ -21,8 +21,8 @@ from sympy.printing.pretty.stringpict import prettyForm, stringPict
 from .autodiff import VJP_RULES, backward
 from .derivatives import elemwise_vjp
 from .function import evaluate
-from .graph import free_inputs, toposort
-from .ops import Contract, Elemwise, Input
+from .graph import toposort
+from .ops import Contract, Elemwise, Input, free_inputs
 from .printing import _pretty_form
 from .sympy_form import sympy_form, tidy
 from .types import is_float

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import sympy
 
-from .graph import Op
+from .graph import Op, toposort
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,11 @@ class Input(Op):
     @property
     def label(self):
         return self.name
+
+
+def free_inputs(outputs):
+    """The input variables that ``outputs`` depend on, in graph order."""
+    return [n for n in toposort(outputs) if isinstance(n.op, Input)]
 
 
 class Constant(Op):

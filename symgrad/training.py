@@ -17,7 +17,8 @@ from tqdm import tqdm
 
 from .autodiff import grad
 from .function import function
-from .graph import Expr, free_inputs
+from .graph import Expr
+from .ops import free_inputs
 from .optim.optimizers import Optimizer
 from .optim.sparse import SparseRows, gathers_of, sparse_grad
 

@@ -12,26 +12,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import sympy
 
 from codegen import cache_folder, compiler
-from codegen.program import Alloc, Compute, Index, Load, Loop, Program, Store
+from kernel_programs import scaled_square
 from explicit_backends import _skip_in_the_numba_pass  # noqa: F401 - autouse fixture
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _program(k):
-    """y = k x**2 elementwise: another ``k``, another kernel."""
-    n, t = sympy.Symbol("n0", integer=True), sympy.Symbol("t0", real=True)
-    body = (Load("a", "x", (Index(0),)),
-            Compute("b", sympy.Lambda((t,), k * t * t), ("a",), "float64"),
-            Store("y", (Index(0),), "b"))
-    return Program(("x", "n0"), (Alloc("y", "float64", (n,)), Loop((n,), body)), ("y",))
 
 
 def _compile_and_check(folder, k):
-    compiled = compiler.compile_program(_program(k), str(folder))
+    compiled = compiler.compile_program(scaled_square(k), str(folder))
     assert compiled.path is not None
     (y,) = compiled.function(np.arange(4.0), 4)
     np.testing.assert_array_equal(y, k * np.arange(4.0) ** 2)

@@ -64,7 +64,7 @@ from hypothesis import strategies as st
 import symgrad as sg
 from explicit_backends import _skip_in_the_numba_pass  # noqa: F401 - autouse fixture
 from symgrad.errors import ShapeError
-from symgrad.graph import free_inputs
+from symgrad.ops import free_inputs
 
 Function = importlib.import_module("symgrad.function").Function  # not rerouted by --backend
 
