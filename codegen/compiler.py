@@ -1,5 +1,6 @@
 """Compile a kernel program: write its module to the cache folder, run it,
-and ``numba.njit`` its entry point with Numba's on-disk cache.
+and ``numba.njit`` its entry point with a signed on-disk cache of Numba's
+machine code.
 
 The module file is named by a hash of its source and of the Python, NumPy
 and Numba versions (plus a caller's ``salt``), so a second process compiling
@@ -8,40 +9,32 @@ instead of compiling. The module is never imported (Python's import would
 run a ``__pycache__/*.pyc`` that nobody checked): it runs from bytecode
 compiled from the source printed here, or from ``kernel_<key>.code``, that
 bytecode as this compiler wrote it, signed; the file only gives Numba a path
-to key its cache by. Numba's own files are signed the same way
-(``_PrivateCacheFile``). The folder's rules (refused if others can write it,
-no symbolic links followed, private files, signatures, a size limit) are
+to key its cache by. Numba's own files are signed the same way, and a
+cached kernel loads without Numba's refresh of its CPU target (about 0.2 s);
+both use Numba's private API, so they live in ``codegen.numba_internals``
+(without it, or with ``$SYMGRAD_NUMBA_PUBLIC_API=1``, the machine code is
+compiled in every process and only the module and its bytecode are cached).
+The folder's rules (refused if others can write it, no symbolic links
+followed, private files, signatures, a size limit) are
 ``codegen.cache_folder``'s.
 IEEE semantics: no fastmath, and NumPy's error model (1/0 is inf, not an
 exception).
-
-Loading a cached kernel skips Numba's refresh of its CPU target (loading
-every registry of typing and lowering implementations: about 0.2 s, most of
-a warm first call in a new process), which a load does not use; see
-``_KernelCache``.
 """
-import contextlib
 import glob
 import hashlib
 import importlib.util
-import io
 import marshal
 import os
-import pickle
 import platform
 import sys
-import traceback
 import types
 import warnings
 from dataclasses import dataclass
 
 import numba
 import numpy as np
-from numba.core.caching import (CompileResultCacheImpl, FunctionCache, IndexDataCacheFile,
-                                InTreeCacheLocator)
-from numba.core.runtime import rtsys
 
-from . import arrays, cache_folder, runtime, vmath
+from . import arrays, cache_folder, numba_internals, runtime, vmath
 from .source import ENTRY, LOOP_PREFIX, program_source
 
 
@@ -54,8 +47,10 @@ def _hash_files(*modules):
 
 
 # kernels call these modules: a change to them must miss the cache
-_RUNTIME_HASH = _hash_files(arrays, runtime, vmath)
-_loaded = {}  # key -> Compiled, so equal programs in one process share a dispatcher
+_RUNTIME_HASH = _hash_files(arrays, numba_internals, runtime, vmath)
+# (key, cache_dir, public API forced) -> Compiled, so equal programs in one
+# process share a dispatcher
+_loaded = {}
 
 
 @dataclass(frozen=True)
@@ -74,115 +69,12 @@ def cache_key(source, salt=""):
     return hashlib.sha256(f"{versions}\n{source}".encode()).hexdigest()[:32]
 
 
-class _KernelLocator(InTreeCacheLocator):
-    """Numba's cache files beside the module, in its private ``__pycache__``:
-    never in ``$NUMBA_CACHE_DIR`` or a per-user fallback folder, and no
-    probe file written to check that the folder is writable."""
-
-    def ensure_cache_path(self):
-        cache_folder.private_folder(self.get_cache_path())
-
-    @classmethod
-    def from_function(cls, py_func, py_file):
-        locator = cls(py_func, py_file)
-        locator.ensure_cache_path()
-        return locator
-
-
-class _KernelCacheImpl(CompileResultCacheImpl):
-    _locator_classes = [_KernelLocator]
-
-
-class _PrivateCacheFile(IndexDataCacheFile):
-    """Numba's index (``.nbi``) and machine code (``.nbc``) files, signed with
-    the cache folder's ``secret`` (``cache_folder.write_signed``) and
-    unpickled only when the signature and file name match: a planted,
-    damaged or moved file, or a symbolic link, is a miss, and is replaced
-    when Numba saves. ``on_write(nbytes)`` follows each write."""
-
-    def __init__(self, cache_path, filename_base, source_stamp, secret, on_write):
-        super().__init__(cache_path, filename_base, source_stamp)
-        self._secret, self._on_write = secret, on_write
-
-    def _read(self, path):
-        label = b"numba " + os.path.basename(path).encode()
-        return cache_folder.read_signed(path, self._secret, label)
-
-    def _load_index(self):
-        data = self._read(self._index_path)
-        if data is None:
-            return {}
-        stream = io.BytesIO(data)
-        if pickle.load(stream) != self._version:
-            return {}
-        stamp, overloads = pickle.loads(stream.read())
-        return overloads if stamp == self._source_stamp else {}
-
-    def _load_data(self, name):
-        data = self._read(self._data_path(name))
-        if data is None:
-            raise FileNotFoundError(self._data_path(name))
-        return pickle.loads(data)
-
-    @contextlib.contextmanager
-    def _open_for_write(self, filepath):
-        buffer = io.BytesIO()
-        yield buffer
-        label = b"numba " + os.path.basename(filepath).encode()
-        self._on_write(cache_folder.write_signed(filepath, self._secret, label,
-                                                 buffer.getbuffer()))
-
-
-class _KernelCache(FunctionCache):
-    """Numba's disk cache of a kernel, loading without ``target_context.refresh()``.
-
-    Numba refreshes the target before every load so that extensions'
-    implementations are registered; a cached kernel needs none of them (its
-    machine code is complete: the NumPy, math and BLAS code it calls was
-    compiled into it, and Numba's C helpers and libm are registered when the
-    target is created), only the runtime (NRT), which its allocations call.
-    A miss compiles as usual, and compiling refreshes the target first.
-
-    Its files are ``_PrivateCacheFile``s in the module's ``__pycache__``, and
-    each write counts towards the cache folder's size limit.
-    """
-    _impl_class = _KernelCacheImpl
-
-    def __init__(self, py_func, secret):
-        super().__init__(py_func)
-        if not isinstance(self._impl.locator, _KernelLocator):  # $NUMBA_CACHE_LOCATOR_CLASSES
-            raise cache_folder.UnsafeFolder("$NUMBA_CACHE_LOCATOR_CLASSES moves Numba's cache "
-                                            "files elsewhere")
-        folder = os.path.dirname(self._cache_path)
-        key = cache_folder.entry_key(self._impl.filename_base)
-        self._cache_file = _PrivateCacheFile(
-            self._cache_path, self._impl.filename_base, self._cache_file._source_stamp, secret,
-            lambda nbytes: cache_folder.added(folder, nbytes, keep=key))
-
-    @property
-    def index_path(self):
-        return self._cache_file._index_path
-
-    def load_overload(self, sig, target_context):
-        rtsys.initialize(target_context)
-        with self._guard_against_spurious_io_errors():
-            return self._load_overload(sig, target_context)
-
-    def save_overload(self, sig, data):
-        """Save as Numba does; a failure to save warns (the kernel still runs)."""
-        try:
-            with self._guard_against_spurious_io_errors():
-                self._save_overload(sig, data)
-        except (OSError, cache_folder.UnsafeFolder) as e:
-            warnings.warn(f"the compiled kernel could not be saved to the disk cache ({e})",
-                          RuntimeWarning, stacklevel=2)
-
-
 def _jit(py_func, secret):
-    """``py_func`` jitted with NumPy's error model and the kernel disk cache,
-    whose files are signed with ``secret``."""
+    """``py_func`` jitted with NumPy's error model and, where
+    ``codegen.numba_internals`` can give it one, the signed kernel disk cache
+    (files signed with ``secret``); else compiled in each process."""
     function = numba.njit(error_model="numpy")(py_func)
-    function._cache = _KernelCache(py_func, secret)  # what ``cache=True`` sets, faster load
+    numba_internals.use_kernel_cache(function, secret)
     return function
 
 
@@ -242,7 +134,8 @@ def _disk_cached(cache_dir, key, source):
         except FileNotFoundError:  # evicted by another process just now: write it again
             if attempt:
                 raise
-    cache_folder.touch(function._cache.index_path)  # used now: evicted last
+    # used now: evicted last
+    cache_folder.touch(numba_internals.cache_index_path(function) or path)
     new_bytes += len(data) if written else 0
     if new_bytes:
         cache_folder.added(folder, new_bytes, keep=key)
@@ -266,7 +159,7 @@ def compile_program(program, cache_dir=None, salt=""):
     """
     source = program_source(program)
     key = cache_key(source, salt)
-    memo_key = (key, cache_dir)
+    memo_key = (key, cache_dir, numba_internals.public_api_forced())
     if memo_key in _loaded:
         return _loaded[memo_key]
     function = path = None
@@ -287,14 +180,6 @@ def compile_program(program, cache_dir=None, salt=""):
     compiled = Compiled(function, source, key, path)
     _loaded[memo_key] = compiled
     return compiled
-
-
-def is_cache_load_failure(error):
-    """True when ``error`` came out of Numba's loading of its own cache files
-    (a truncated or damaged ``.nbi`` / ``.nbc``)."""
-    loader = os.path.join("numba", "core", "caching.py")
-    return any(frame.filename.endswith(loader)
-               for frame in traceback.extract_tb(error.__traceback__))
 
 
 def recompile(compiled):

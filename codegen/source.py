@@ -10,8 +10,10 @@ math and, where it has full reductions or vsin / vcos, runs in blocks (see
 strided accesses and can vectorise. Sums into float32 (int32) arrays
 accumulate in float64 (int64) and round once (see ``_loop``).
 Arrays are allocated, reshaped and multiplied through ``codegen.arrays``
-(intrinsics, where ``np.empty``, ``.reshape`` and ``np.dot`` would each
-compile helper functions per signature: most of a cold compile's time).
+(``arrays.empty(...)``: intrinsics, where ``np.empty``, ``.reshape`` and
+``np.dot`` would each compile helper functions per signature, most of a cold
+compile's time; an attribute of the module, chosen when Numba types the
+kernel, see ``codegen.arrays``).
 """
 import builtins
 import collections
@@ -140,9 +142,9 @@ def _loop(w, indent, loop, arrays, zeroed=frozenset()):
     for array, copy in wide.items():
         shape = arrays[array][1]
         if array in zeroed:
-            w.add(indent, f"{copy} = full({_shape(shape)}, 0.0, np.float64)")
+            w.add(indent, f"{copy} = arrays.full({_shape(shape)}, 0.0, np.float64)")
         else:
-            w.add(indent, f"{copy} = empty({_shape(shape)}, np.float64)")
+            w.add(indent, f"{copy} = arrays.empty({_shape(shape)}, np.float64)")
             _convert(w, indent, copy, array, shape, "float64")
     body = tuple(dataclasses.replace(st, array=wide[st.array])
                  if isinstance(st, Store) and st.array in wide else st for st in loop.body)
@@ -175,7 +177,7 @@ def _loop(w, indent, loop, arrays, zeroed=frozenset()):
         if st.mode == "+=" and dtypes.get(st.array) in _WIDE:
             widened[st] = dtypes[st.array]
         if blocked:
-            w.add(indent, f"{acc}_block = empty(({_BLOCK},), np.{dtypes[st.array]})")
+            w.add(indent, f"{acc}_block = arrays.empty(({_BLOCK},), np.{dtypes[st.array]})")
         if blocked and widened.get(st) == "float32" and accumulators[st] == 0:
             # a float64 sum per position in the block, each value added to
             # its lane in a vectorised loop: no chain of dependent adds (the
@@ -184,7 +186,7 @@ def _loop(w, indent, loop, arrays, zeroed=frozenset()):
             w.add(indent, f"{acc}_used = {size(loop.shape[n - 1])}")
             w.add(indent, f"if {acc}_used > {_BLOCK}:")
             w.add(indent + 1, f"{acc}_used = {_BLOCK}")
-            w.add(indent, f"{acc}_lanes = empty(({_BLOCK},), np.float64)")
+            w.add(indent, f"{acc}_lanes = arrays.empty(({_BLOCK},), np.float64)")
 
     def start(st):
         at = indent + accumulators[st]
@@ -336,7 +338,7 @@ def _store(w, indent, target, value, mode):
 def _arg_one_hot(w, indent, st):
     """First arg-max/min over ``axes`` (a nan counts as the extremum, as np.argmax)."""
     rest = [a for a in range(st.ndim) if a not in st.axes]
-    w.add(indent, f"{st.name} = full({st.source}.shape, 0, np.{st.dtype})")
+    w.add(indent, f"{st.name} = arrays.full({st.source}.shape, 0, np.{st.dtype})")
     for k, a in enumerate(rest):
         w.add(indent + k, f"for i{a} in range({st.source}.shape[{a}]):")
     inner = indent + len(rest)
@@ -435,14 +437,14 @@ def _steps(program):
                 zeroed.add(st.name)
             fill = _fill(st.dtype, st.fill)
             if fill is None:
-                w.add(1, f"{st.name} = empty({_shape(st.shape)}, np.{st.dtype})")
+                w.add(1, f"{st.name} = arrays.empty({_shape(st.shape)}, np.{st.dtype})")
             else:
-                w.add(1, f"{st.name} = full({_shape(st.shape)}, {fill}, np.{st.dtype})")
+                w.add(1, f"{st.name} = arrays.full({_shape(st.shape)}, {fill}, np.{st.dtype})")
         elif isinstance(st, Reshape):
             if st.source in arrays:
                 arrays[st.name] = (arrays[st.source][0], st.shape)
             zeroed.discard(st.source)  # written through the view, maybe
-            w.add(1, f"{st.name} = view({st.source}, {_shape(st.shape)})")
+            w.add(1, f"{st.name} = arrays.reshape({st.source}, {_shape(st.shape)})")
         elif isinstance(st, Item):
             w.add(1, f"{st.name} = {st.source}[0]")
         elif isinstance(st, Copy):
@@ -450,8 +452,8 @@ def _steps(program):
         elif isinstance(st, MatMul):
             a = st.a + (".T" if st.transpose_a else "")
             b = st.b + (".T" if st.transpose_b else "")
-            steps.append(_Step([f"    {st.name} = matmul({a}, {b})"],
-                               [f"    return matmul({a}, {b})"], st.name))
+            steps.append(_Step([f"    {st.name} = arrays.matmul({a}, {b})"],
+                               [f"    return arrays.matmul({a}, {b})"], st.name))
             continue
         elif isinstance(st, ArgOneHot):
             _arg_one_hot(w, 1, st)
@@ -473,10 +475,10 @@ def _steps(program):
 def program_source(program):
     """The Python source of ``program``: imports, one function per repeated loop
     nest or product, and the entry point ``kernel``, which calls them."""
-    imported = {"math", "np", "empty", "full", "matmul", "view", "nonneg", "select",
+    imported = {"math", "np", "arrays", "nonneg", "select",
                 *("v" + name for name in VECTOR_MATH)}
     header = ["import math", "import numpy as np",
-              "from codegen.arrays import empty, full, matmul, view",
+              "from codegen import arrays",
               "from codegen.runtime import nonneg, select",
               f"from codegen.vmath import {', '.join('v' + name for name in VECTOR_MATH)}"]
     outer = set(program.params) | {getattr(st, "name", None) for st in program.statements}

@@ -7,11 +7,11 @@ process loads the machine code instead of compiling it again.
 import functools
 import os
 
-import numba
 import numpy as np
 
 from codegen import compile_program
-from codegen.compiler import is_cache_load_failure, recompile
+from codegen.compiler import recompile
+from codegen.numba_internals import entry_for, is_cache_load_failure
 
 from .errors import ShapeError
 from .lowering import lower
@@ -45,7 +45,7 @@ class NumbaProgram:
         self.scalar_outputs, self.index_errors = lowered.scalar_outputs, lowered.index_errors
         self.empty_reductions = lowered.empty_reductions
 
-    _entry = None  # for call_floats: the compiled overload, once the dispatcher has made it
+    _entry = None  # for call_floats: what to call once the dispatcher has compiled the kernel
 
     def __call__(self, arrays, bindings):
         """Run with checked ``arrays`` (in inputs order, native byte order, read-only);
@@ -74,8 +74,9 @@ class NumbaProgram:
         Numba's dispatcher types every argument on each call, which costs as much
         as a small kernel; so after the first call (through the dispatcher, which
         compiles or loads the kernel) this calls the overload compiled for exactly
-        these argument types directly. The caller must pass exactly these types:
-        the overload's wrapper would coerce anything else instead of refusing it.
+        these argument types directly, where ``codegen.numba_internals`` can
+        (``entry_for``). The caller must pass exactly these types: the overload's
+        wrapper would coerce anything else instead of refusing it.
 
         >>> import symgrad as sg
         >>> x, y = sg.scalar("x"), sg.scalar("y")
@@ -87,8 +88,7 @@ class NumbaProgram:
         args = (*values, *self.constants)
         if self._entry is None:
             outs = self._run(args)
-            overload = self.function.overloads.get(tuple(map(numba.typeof, args)))
-            self._entry = self.function if overload is None else overload.entry_point
+            self._entry = entry_for(self.function, args)
             return self._boxed(outs)
         return self._boxed(self._entry(*args))
 
