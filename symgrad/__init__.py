@@ -22,8 +22,8 @@ from .graph import Expr
 from .graphviz_view import graphviz
 from .local_gradient import LocalGradient, local_gradient
 from .printing import definitions, latex, pretty
-from .tensor_ops import (broadcast_to, concatenate, dot, einsum, gather, matmul, max, mean, min,
-                         pick, reshape, stack, sum, transpose)
+from .tensor_ops import (broadcast_to, concatenate, cumsum, dot, einsum, gather, matmul, max, mean,
+                         min, pick, reshape, stack, sum, transpose)
 from . import nn
 from . import optim
 from .training import Trainer, train
@@ -37,7 +37,7 @@ __all__ = [
     "prelu", "hardtanh", "softplus", "maximum", "minimum", "where", "eq", "neq", "equal",
     "not_equal", "elementwise", "cast",
     "dot", "matmul", "einsum", "sum", "mean", "max", "min", "logsumexp", "softmax",
-    "log_softmax", "concatenate", "stack", "reshape", "transpose", "broadcast_to", "gather",
+    "log_softmax", "cumsum", "concatenate", "stack", "reshape", "transpose", "broadcast_to", "gather",
     "pick", "grad", "jacobian", "hessian", "function", "value_and_grad", "evaluate",
     "check_grad", "nn", "optim", "train", "Trainer",
     "pretty", "latex", "definitions", "debugprint", "graphviz", "local_gradient", "LocalGradient",

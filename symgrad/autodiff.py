@@ -2,87 +2,24 @@
 
 One backward sweep in reverse topological order, visiting only nodes on a
 path from a ``wrt`` to the cost, summing the upstream gradients of each node
-(branches). One rule per class of op (``VJP_RULES``): elementwise ops use
-the SymPy-derived formula of ``derivatives.py``, contractions one generic
-einsum adjoint, max/min route to the first arg-max, and every structural op
-uses its transpose. Gradients are ordinary expressions: they print, compile
+(branches). Each op gives its own vector-Jacobian product (its ``vjp``
+facet, in ``symgrad/ops``): elementwise ops the SymPy-derived formula of
+``derivatives.py``, contractions one generic einsum adjoint, max/min route to
+the first arg-max, and every structural op its transpose. Gradients are ordinary expressions: they print, compile
 and differentiate again.
 """
-import sympy
-
-from . import elementwise as E
 from . import tensor_ops as T
-from .constructors import constant
-from .derivatives import elemwise_vjp
 from .errors import DisconnectedInputError
 from .graph import Expr, toposort
-from .ops import (ArgOneHot, Broadcast, Concatenate, Contract, Elemwise, Gather, PutAlong,
-                  Reduce, Reshape, ScatterAdd, Slice, SliceAdd, TakeAlong, Transpose)
+from .optimize import optimize
+from .ops.contraction import broadcast_to_shape
+from .ops.elementwise import cast
+from .ops.leaves import constant
 from .types import is_float
 
 
-def _vjp_elemwise(node, k, g):
-    formula, uses_output = elemwise_vjp(node.op.formula, k)
-    if formula is None:
-        return None
-    args = [g, node] if uses_output else [g, *node.inputs]
-    return T.sum_to(E.apply(formula, args, f"d{node.op.fname}"), node.inputs[k].shape)
-
-
-def _vjp_contract(node, k, g):
-    """d/dx_k of einsum(spec, xs) . g = einsum(out, other operands -> subs_k),
-    broadcast over the indices of x_k that appear nowhere else."""
-    subs, out = node.op.operands_and_output
-    others = [(s, x) for i, (s, x) in enumerate(zip(subs, node.inputs)) if i != k]
-    present = set(out).union(*(s for s, _ in others))
-    target = "".join(c for c in subs[k] if c in present)
-    spec = ",".join([out] + [s for s, _ in others]) + "->" + target
-    grad = T.einsum(spec, g, *(x for _, x in others))
-    x = node.inputs[k]
-    if target != subs[k]:
-        grad = T.reshape(grad, tuple(d if c in present else 1 for c, d in zip(subs[k], x.shape)))
-        grad = T.broadcast_to(grad, x.shape)
-    return grad
-
-
-def _vjp_reduce(node, k, g):
-    x = node.inputs[0]
-    kept = T.reshape(g, tuple(1 if a in node.op.axes else d for a, d in enumerate(x.shape)))
-    return T.arg_one_hot(x, node.op.kind, node.op.axes) * kept
-
-
-def _vjp_concatenate(node, k, g):
-    axis = node.op.axis
-    start = sympy.Add(*[x.shape[axis] for x in node.inputs[:k]])
-    stop = start + node.inputs[k].shape[axis]
-    as_dim = lambda v: int(v) if v.is_Integer else v  # noqa: E731
-    return T.slice_axis(g, axis, as_dim(start), as_dim(stop))
-
-
-def _inverse(perm):
-    return tuple(sorted(range(len(perm)), key=perm.__getitem__))
-
-
-VJP_RULES = {
-    Elemwise: _vjp_elemwise,
-    Contract: _vjp_contract,
-    Reduce: _vjp_reduce,
-    ArgOneHot: lambda node, k, g: None,
-    Reshape: lambda node, k, g: T.reshape(g, node.inputs[0].shape),
-    Transpose: lambda node, k, g: T.transpose(g, _inverse(node.op.perm)),
-    Broadcast: lambda node, k, g: T.sum_to(g, node.inputs[0].shape),
-    Gather: lambda node, k, g: T.scatter_add(g, node.inputs[1], node.inputs[0].shape[0]),
-    ScatterAdd: lambda node, k, g: T.gather(g, node.inputs[1]),
-    TakeAlong: lambda node, k, g: T.put_along(g, node.inputs[1], node.inputs[0].shape[-1]),
-    PutAlong: lambda node, k, g: T.pick(g, node.inputs[1]),
-    Concatenate: _vjp_concatenate,
-    Slice: lambda node, k, g: T.slice_add(g, node.inputs[0].shape, node.op.index),
-    SliceAdd: lambda node, k, g: Expr(Slice(node.op.index), (g,), g.dtype, node.inputs[0].shape),
-}
-
-
 def _zeros(x):
-    return T.broadcast_to(constant(0, dtype=x.dtype), x.shape)
+    return broadcast_to_shape(constant(0, dtype=x.dtype), x.shape)
 
 
 def _as_list(wrt):
@@ -119,11 +56,12 @@ def grad(cost, wrt, disconnected="raise"):
         if not is_float(w.dtype):
             raise TypeError(f"the gradient with respect to the integer {w.describe()} is "
                             "undefined; differentiate with respect to floating-point inputs")
+    (cost,) = optimize([cost], keep=wrts, for_backend=False)
     adjoints = backward(cost, wrts)
     out = []
     for w in wrts:
         if w in adjoints:
-            out.append(E.cast(adjoints[w], w.dtype))
+            out.append(cast(adjoints[w], w.dtype))
         elif disconnected == "zero" or w in set(toposort([cost])):  # in the graph: zero
             out.append(_zeros(w))
         else:
@@ -151,14 +89,10 @@ def backward(cost, wrts):
         for c in contributions[1:]:
             g = g + c
         adjoints[node] = g
-        rule = VJP_RULES.get(type(node.op))
         for k, x in enumerate(node.inputs):
             if x not in on_path or not is_float(x.dtype):
                 continue
-            if rule is None:
-                raise NotImplementedError(f"no derivative rule for op {node.op.label!r} "
-                                          f"in {node.describe()}")
-            gk = rule(node, k, g)
+            gk = node.op.vjp(node, k, g)
             if gk is not None:
                 pending.setdefault(x, []).append(gk)
     return adjoints
@@ -179,7 +113,7 @@ def jacobian(y, x):
         raise ValueError(f"jacobian needs a fixed length for {y.describe()}")
     rows = [grad(y[i], x, disconnected="zero") for i in range(y.shape[0])]
     if not rows:
-        return T.broadcast_to(constant(0, dtype=x.dtype), (0,) + x.shape)
+        return broadcast_to_shape(constant(0, dtype=x.dtype), (0,) + x.shape)
     return T.stack(rows, axis=0)
 
 

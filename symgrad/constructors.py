@@ -1,9 +1,10 @@
 """Leaves of a graph: variables (with fixed or named dimensions) and constants."""
-import numpy as np
 import sympy
 
 from .graph import Expr, fresh_uid
-from .ops import Constant, DimSize, Input
+from .ops import DimSize, Input
+from .ops.elementwise import apply
+from .ops.leaves import constant  # noqa: F401 - public here (sg.constant)
 from .types import as_dim, as_dtype, as_shape, check_size
 
 
@@ -63,25 +64,6 @@ def matrix(name, m, n, dtype="float64"):
     return tensor(name, (m, n), dtype)
 
 
-def constant(value, dtype=None):
-    """A constant from a number or an array (copied; later changes to it are not seen).
-
-    >>> import symgrad as sg
-    >>> c = sg.constant([1.0, 2.0])
-    >>> c.shape, c.dtype
-    ((2,), 'float64')
-    """
-    arr = np.asarray(value)
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"a constant must be numeric, got dtype {arr.dtype} from {value!r}")
-    if dtype is None:
-        dtype = "float64" if arr.dtype.kind == "f" else "int64"
-        if arr.dtype.name in ("float32", "int32"):
-            dtype = arr.dtype.name
-    dtype = as_dtype(dtype)
-    return Expr(Constant(arr.astype(dtype)), (), dtype, arr.shape)
-
-
 def dim_size(d):
     """The size of dimension ``d`` as a 0-d int64 expression (a number for a fixed one).
 
@@ -94,7 +76,6 @@ def dim_size(d):
     ...     [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]))
     6
     """
-    from .elementwise import apply
     d = as_dim(d)
     if isinstance(d, int):
         return constant(d)

@@ -9,12 +9,10 @@ its length (not to its length squared). Names are printed with control
 characters escaped (a newline as ``\\n``), so every node keeps its one line.
 Iterative, so deep graphs print too.
 """
-import dataclasses
 import string
 
 from .graph import Expr
-from .ops import Constant, Elemwise, Input
-from .sympy_form import display_formula
+from .ops import Input
 from .types import shape_str
 
 
@@ -34,22 +32,7 @@ def _short_ids():
 
 def op_text(node):
     """What a node computes, in a few words: ``tanh: tanh(t0)``, ``einsum 'ab,b->a'``."""
-    op = node.op
-    if isinstance(op, Input):
-        return f"input {op.name}"
-    if isinstance(op, Constant):
-        value = op.value
-        return f"constant {value.item()!r}" if value.ndim == 0 else \
-            f"constant {value.tolist()!r}" if value.size <= 6 else "constant array"
-    if isinstance(op, Elemwise):
-        ps = op.formula.variables
-        args = ps[0] if len(ps) == 1 else "(" + ", ".join(map(str, ps)) + ")"
-        return f"{op.fname}: {args} ↦ {display_formula(op.formula)}"
-    fields = [f"{f.name}={getattr(op, f.name)!r}" for f in dataclasses.fields(op)] \
-        if dataclasses.is_dataclass(op) else []
-    if len(fields) == 1:
-        fields = [repr(getattr(op, dataclasses.fields(op)[0].name))]
-    return " ".join([op.label] + fields)
+    return node.op.text()
 
 
 MAX_DEPTH = 24

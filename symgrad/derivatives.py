@@ -20,7 +20,7 @@ import functools
 
 import sympy
 
-from .elementwise import check_formula, params
+from .formulas import check_formula, params
 
 
 class GuardedProduct(sympy.Function):

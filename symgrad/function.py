@@ -11,6 +11,7 @@ from .errors import ShapeError
 from .graph import Expr, toposort
 from .index_bounds import check_index_bounds, index_bounds
 from .numpy_backend import NumpyProgram
+from .optimize import optimize
 from .ops import DimSize, Input, free_inputs
 from .types import DTYPES, check_size, shape_str
 
@@ -145,7 +146,8 @@ class Function:
             raise ValueError("the outputs depend on inputs not listed in `inputs`: "
                              + ", ".join(x.describe() for x in missing))
         _check_shapes(self.inputs, self.outputs)
-        self._index_bounds = index_bounds(self.outputs)
+        graph = optimize(self.outputs)  # what both backends run
+        self._index_bounds = index_bounds(graph)
         self._names = {x.name: i for i, x in enumerate(self.inputs)}
         # a scalar function called with one float per input passes every check
         # (count, dtype, rank 0; no sizes or named dimensions to bind) as it is
@@ -153,9 +155,9 @@ class Function:
             x.dtype == "float64" and not x.shape for x in self.inputs)
         if backend == "numba":
             from .numba_backend import NumbaProgram  # imports Numba only when needed
-            self._program = NumbaProgram(self.inputs, self.outputs, cache=cache)
+            self._program = NumbaProgram(self.inputs, graph, cache=cache)
         else:
-            self._program = NumpyProgram(self.inputs, self.outputs)
+            self._program = NumpyProgram(self.inputs, graph)
 
     @property
     def source(self):

@@ -1,4 +1,5 @@
-"""Elementwise fusion: which nodes share one loop nest.
+"""Elementwise fusion: which nodes share one loop nest (each op says how it
+fuses: its ``fusion`` attribute).
 
 Every elementwise node, and every reduction (a one-operand einsum, max, min),
 gets a stage: the earliest point at which its inputs are complete. Elementwise
@@ -12,18 +13,13 @@ where they are used.
 """
 from dataclasses import dataclass, field
 
-from .ops import Broadcast, Contract, Elemwise, Reduce, Reshape, Transpose
-
-VIEWS = (Reshape, Transpose, Broadcast)
-
 
 def is_pointwise(node):
-    return isinstance(node.op, Elemwise)
+    return node.op.fusion == "pointwise"
 
 
 def is_reduction(node):
-    return isinstance(node.op, Reduce) or (isinstance(node.op, Contract)
-                                           and len(node.inputs) == 1)
+    return node.op.fusion == "reduction"
 
 
 def loop_shape(node):
@@ -54,7 +50,7 @@ def plan(order):
         if not node.inputs:
             ready[node] = 0
             continue
-        if isinstance(node.op, VIEWS):
+        if node.op.fusion == "view":
             ready[node] = ready[node.inputs[0]]
             continue
         if is_pointwise(node) or is_reduction(node):

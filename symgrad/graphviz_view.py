@@ -13,9 +13,9 @@ import html
 
 import numpy as np
 
-from .debugprint import op_text, printable
+from .debugprint import printable
 from .graph import Expr, toposort
-from .ops import Constant, DimSize, Elemwise, Input
+from .ops import Input, Leaf
 
 INSTALL_DOT = ("drawing the graph needs the Graphviz 'dot' program, which is not on PATH; "
                "install it with 'apt-get install graphviz' (Debian/Ubuntu), 'brew install "
@@ -97,16 +97,10 @@ def _text_label(text):
 
 
 def _node_label(node):
-    op = node.op
-    if isinstance(op, Input):
-        return _text_label(op.name)
-    if isinstance(op, Elemwise):
-        text = op.fname
-    elif isinstance(op, (Constant, DimSize)):
-        text = op_text(node).removeprefix("constant ")
-    else:
-        text = op_text(node)
-    return _text_label(f"{node._name} = {text}" if node._name else text)
+    text = node.op.graph_text()
+    if isinstance(node.op, Input) or not node._name:
+        return _text_label(text)
+    return _text_label(f"{node._name} = {text}")
 
 
 def graphviz(exprs, values=None, grads=None):
@@ -135,7 +129,7 @@ def graphviz(exprs, values=None, grads=None):
     ids = {}
     for k, node in enumerate(toposort(roots)):
         ids[node] = f"n{k}"
-        leaf = isinstance(node.op, (Input, Constant, DimSize))
+        leaf = isinstance(node.op, Leaf)
         shape = "ellipse" if isinstance(node.op, Input) else "plaintext" if leaf else "box"
         dot.node(ids[node], _node_label(node), shape=shape)
         for x in node.inputs:

@@ -7,7 +7,7 @@ For a node y = f(x₁, ..., xₙ) inside the graph of a cost C:
   SymPy derivative of its formula, written in terms of y where autodiff does
   so, e.g. tanh' = 1 - y²);
 * downstream ∂C/∂xₖ through this node = upstream × local, exactly the
-  expression reverse mode builds (autodiff.VJP_RULES), printed with the
+  expression reverse mode builds (the op's ``vjp``), printed with the
   upstream gradient as a symbol.
 
 With ``values`` every part also gets its numbers.
@@ -18,13 +18,12 @@ import numpy as np
 import sympy
 from sympy.printing.pretty.stringpict import prettyForm, stringPict
 
-from .autodiff import VJP_RULES, backward
-from .derivatives import elemwise_vjp
+from .autodiff import backward
 from .function import evaluate
 from .graph import toposort
-from .ops import Contract, Elemwise, Input, free_inputs
+from .ops import Input, free_inputs
 from .printing import _pretty_form
-from .sympy_form import sympy_form, tidy
+from .sympy_form import sympy_form
 from .types import is_float
 
 
@@ -69,8 +68,7 @@ class LocalGradient:
             raise ValueError(f"cost {cost.name!r} does not depend on {node.describe()}")
         self.cost, self.node, self.inputs = cost, node, list(node.inputs)
         self.upstream = adjoints[node]
-        rule = VJP_RULES.get(type(node.op))
-        self.downstream = [rule(node, k, self.upstream) if rule and is_float(x.dtype) else None
+        self.downstream = [node.op.vjp(node, k, self.upstream) if is_float(x.dtype) else None
                            for k, x in enumerate(self.inputs)]
         inputs = list(dict.fromkeys(self.inputs))
         given = dict(names or {})
@@ -89,34 +87,23 @@ class LocalGradient:
         self.numbers = self._numbers(values) if values is not None else None
 
     def _local(self, k):
-        op = self.node.op
-        if isinstance(op, Elemwise):
-            formula, uses_output = elemwise_vjp(op.formula, k)
-            if formula is None:
-                return sympy.Integer(0)
-            g, *rest = formula.variables
-            args = [self.node] if uses_output else self.inputs
-            return tidy(formula.expr.xreplace(
-                {g: sympy.S.One, **{p: self.symbols[a] for p, a in zip(rest, args)}}))
-        if isinstance(op, Contract):  # ∂y[out]/∂x_k[sub_k] = the other operands' product
-            subs, out = op.operands_and_output
-            spare = (ch for ch in "ijklpqrs" if ch not in self.names.values())
-            letters = {ch: sympy.Symbol(next(spare), integer=True) for ch in dict.fromkeys(
-                "".join(subs))}
-            self.index_names[k] = (out, subs[k], letters)
-            factors = [sympy.IndexedBase(self.names[o])[tuple(letters[ch] for ch in s)] if s
-                       else self.symbols[o] for j, (s, o) in enumerate(zip(subs, self.inputs))
-                       if j != k]
-            return sympy.Mul(*factors)
-        return None
+        """∂y/∂x_k as the op derives it (None for a linear map shown without a formula)."""
+        local = getattr(self.node.op, "local_derivative", None)
+        if local is None:
+            return None
+        taken = set(self.names.values())
+        form, indices = local(self.node, k, self.symbols, self.names, taken)
+        if indices is not None:
+            self.index_names[k] = indices
+        return form
 
     def _numbers(self, values):
         wanted = [self.node, self.upstream] + [d for d in self.downstream if d is not None]
         got = dict(zip(wanted, evaluate(wanted, values)))
         inputs = dict(zip(self.inputs, evaluate(self.inputs, values))) if self.inputs else {}
         local = []
-        for form in self.local:
-            if form is None or isinstance(self.node.op, Contract):
+        for k, form in enumerate(self.local):
+            if form is None or k in self.index_names:  # an indexed form has no one number
                 local.append(None)
                 continue
             known = {self.symbols[n]: v for n, v in {**inputs, self.node: got[self.node]}.items()}

@@ -25,9 +25,9 @@ from sympy.printing.pretty.pretty import PrettyPrinter
 from sympy.printing.pretty.stringpict import prettyForm, stringPict
 
 from .graph import Expr
-from .ops import Constant, DimSize, Elemwise, Input
-from .sympy_form import (NoMatrixForm, display_formula, negative_of, shared_evaluation, symbol_for,
-                         sympy_form, user_names)
+from .ops import Input, Leaf
+from .sympy_algebra import NoMatrixForm, negative_of, shared_evaluation, symbol_for
+from .sympy_form import sympy_form, user_names
 
 
 # ---------------------------------------------------------------- printers
@@ -229,10 +229,7 @@ def _roots(exprs):
 
 def _effective_inputs(node):
     """The inputs a node's value depends on (an elementwise formula may ignore some)."""
-    if isinstance(node.op, Elemwise):
-        used = display_formula(node.op.formula).free_symbols
-        return [x for p, x in zip(node.op.formula.variables, node.inputs) if p in used]
-    return list(node.inputs)
+    return node.op.used_inputs(node)
 
 
 def _walk(roots):
@@ -260,7 +257,7 @@ def _walk(roots):
 
 
 def _is_leaf(node):
-    return isinstance(node.op, (Input, Constant, DimSize))
+    return isinstance(node.op, Leaf)
 
 
 @shared_evaluation()
@@ -309,14 +306,13 @@ def _lhs(name, node):
 def _name_shared(shared, stops, taken):
     """{node: automatic name} for the ``shared`` nodes whose form is more than a
     symbol or two (those read better written out): δ for nodes made by
-    differentiation (their op is named d<op>), v for others, numbered when
+    differentiation (``op.is_derivative``), v for others, numbered when
     there are several; names in ``taken`` are avoided."""
     chosen = []
     for node in shared:
         if _size(sympy_form(node, {**stops, **dict.fromkeys(chosen, "_")})) > 4:
             chosen.append(node)
-    bases = {n: "delta" if isinstance(n.op, Elemwise) and n.op.fname.startswith("d") else "v"
-             for n in chosen}
+    bases = {n: "delta" if n.op.is_derivative else "v" for n in chosen}
     out, taken = {}, set(taken)
     for base in dict.fromkeys(bases.values()):
         members = [n for n in chosen if bases[n] == base]

@@ -1,6 +1,6 @@
 """Numerical-stability rewrites, kept as data: pattern -> replacement.
 
-Two tables:
+Formula rules, kept as data:
 
 * ``FORMULA_RULES`` rewrite SymPy formulas just before they are evaluated
   (forward formulas and derived derivatives alike, built-in or a user's own).
@@ -20,12 +20,9 @@ Two tables:
   - ``quotients and differences``: e^c / (e^a + e^b)^n divided through by
     its largest term, k e^x - k -> k expm1(x).
 
-* ``graph_rules()`` rewrite elementwise graph patterns while a graph is
-  built, before anything is differentiated: log(exp(z)) -> z (so
-  log(softmax(x)) becomes log_softmax(x)), log(sigmoid(x)) -> -softplus(-x),
-  log(1 - sigmoid(x)) -> -softplus(x).
+* graph patterns (log(sigmoid(x)) -> -softplus(-x), ...) are rewritten in the
+  optimize stage: see ``optimize.graph_rules``.
 """
-import functools
 from itertools import combinations
 
 import sympy
@@ -285,43 +282,3 @@ def stabilise(expr):
     for rules in FORMULA_RULES.values():
         expr = _bottom_up(expr, rules)
     return expr
-
-
-def _unary_inner(node, formula):
-    """x when ``node`` is the unary elementwise op ``formula`` applied to x."""
-    from .ops import Elemwise
-    if (isinstance(node.op, Elemwise) and len(node.inputs) == 1
-            and node.op.formula == formula):
-        return node.inputs[0]
-    return None
-
-
-@functools.cache
-def graph_rules():
-    """{outer formula: [(inner formula, replacement(x))]} for outer(inner(x))."""
-    from . import elementwise_ops as ew
-    t = sympy.Symbol("t0", real=True)
-    one_minus = sympy.Lambda((t,), 1 - t)
-    return {ew._log.formula: [
-        (ew._exp.formula, lambda x: x),
-        (ew._sigmoid.formula, lambda x: -ew.softplus(-x)),
-        (one_minus, lambda s: _one_minus_sigmoid(s, ew)),
-    ]}
-
-
-def _one_minus_sigmoid(s, ew):
-    x = _unary_inner(s, ew._sigmoid.formula)
-    return None if x is None else -ew.softplus(x)
-
-
-def rewrite_graph(node):
-    """Apply ``graph_rules()`` to a freshly built unary elementwise node."""
-    from .elementwise import cast
-    if len(node.inputs) != 1:
-        return node
-    for inner_formula, replace in graph_rules().get(node.op.formula, ()):
-        x = _unary_inner(node.inputs[0], inner_formula)
-        out = None if x is None else replace(x)
-        if out is not None:
-            return cast(out, node.dtype)
-    return node

@@ -5,16 +5,19 @@ import string
 import numpy as np
 import sympy
 
+from .constructors import dim_size
 from .errors import ShapeError
 from .graph import Expr
-from .ops import (ArgOneHot, Broadcast, Concatenate, Contract, Gather, PutAlong, Reduce,
-                  Reshape, ScatterAdd, Slice, SliceAdd, TakeAlong, Transpose)
-from .types import (as_dim, is_float, normalize_axes, result_dtype, same_dim, shape_str,
-                    size_of)
+from .ops import (Broadcast, Concatenate, Cumsum, Gather, Reduce, Reshape, Slice, TakeAlong,
+                  Transpose)
+from .ops.contraction import contract, sum_axes
+from .ops.elementwise import cast
+from .ops.leaves import constant
+from .types import (as_dim, broadcast_shapes, is_float, normalize_axes, result_dtype, same_dim,
+                    shape_str, size_of)
 
 
 def _as_expr(x):
-    from .constructors import constant
     return x if isinstance(x, Expr) else constant(x)
 
 
@@ -66,17 +69,7 @@ def einsum(spec, *xs):
             dims.setdefault(c, (d, k))
     if len(set(out)) != len(out) or any(c not in dims for c in out):
         raise ValueError(f"einsum {spec!r}: output {out!r} must name distinct input indices")
-    shape = tuple(dims[c][0] for c in out)
-    # canonical letters in order of first appearance, so equal contractions merge
-    rename = {}
-    for c in "".join(subs) + out:
-        rename.setdefault(c, string.ascii_letters[len(rename)])
-    subs = ["".join(rename[c] for c in s) for s in subs]
-    out = "".join(rename[c] for c in out)
-    if len(xs) == 1 and sorted(subs[0]) == sorted(out):
-        return transpose(xs[0], tuple(subs[0].index(c) for c in out))
-    dtype = result_dtype([x.dtype for x in xs])
-    return Expr(Contract(",".join(subs) + "->" + out), tuple(xs), dtype, shape)
+    return contract(",".join(subs) + "->" + out, *xs)
 
 
 # ---------------------------------------------------------------- reductions
@@ -102,11 +95,8 @@ def sum(x, axis=None, keepdims=False):  # noqa: A001 - API name
     if not axes:
         return x
     if x.dtype == "int32":  # as NumPy: int32 sums accumulate (and result) in int64
-        from .elementwise import cast
         x = cast(x, "int64")
-    letters = string.ascii_letters[:x.ndim]
-    kept = "".join(c for a, c in enumerate(letters) if a not in axes)
-    return _keep(x, einsum(f"{letters}->{kept}", x), axes, keepdims)
+    return _keep(x, sum_axes(x, axes), axes, keepdims)
 
 
 def mean(x, axis=None, keepdims=False):
@@ -117,7 +107,6 @@ def mean(x, axis=None, keepdims=False):
     >>> float(x.mean().eval({x: [1.0, 2.0, 6.0]}))
     3.0
     """
-    from .constructors import dim_size
     x = _as_expr(x)
     axes = normalize_axes(axis, x.ndim, x.describe())
     total = sum(x, axes, keepdims)
@@ -140,8 +129,7 @@ def _reduce(kind, x, axis, keepdims):
     for a in axes:
         if x.shape[a] == 0:
             raise ShapeError(f"{kind} over the empty axis {a} of {x.describe()}")
-    shape = tuple(d for a, d in enumerate(x.shape) if a not in axes)
-    return _keep(x, Expr(Reduce(kind, axes), (x,), x.dtype, shape), axes, keepdims)
+    return _keep(x, Reduce(kind, axes)(x), axes, keepdims)
 
 
 def max(x, axis=None, keepdims=False):  # noqa: A001 - API name
@@ -164,12 +152,6 @@ def min(x, axis=None, keepdims=False):  # noqa: A001 - API name
     -1.0
     """
     return _reduce("min", x, axis, keepdims)
-
-
-def arg_one_hot(x, kind, axes):
-    """1.0 at the first arg-max (``kind="max"``) / arg-min over ``axes``, else 0.0."""
-    dtype = x.dtype if is_float(x.dtype) else "float64"
-    return Expr(ArgOneHot(kind, axes), (x,), dtype, x.shape)
 
 
 # ---------------------------------------------------------------- structural
@@ -202,7 +184,7 @@ def reshape(x, shape):
                          f"sizes {total} and {size_of(shape)} differ")
     if shape == x.shape:
         return x
-    return Expr(Reshape(shape), (x,), x.dtype, shape)
+    return Reshape(shape)(x)
 
 
 def transpose(x, axes=None):
@@ -220,7 +202,7 @@ def transpose(x, axes=None):
                          f"of its {x.ndim} axes")
     if perm == tuple(range(x.ndim)):
         return x
-    return Expr(Transpose(perm), (x,), x.dtype, tuple(x.shape[a] for a in perm))
+    return Transpose(perm)(x)
 
 
 def broadcast_to(x, shape):
@@ -237,17 +219,7 @@ def broadcast_to(x, shape):
         raise ShapeError(f"cannot broadcast {x.describe()} to {shape_str(shape)}")
     if shape == x.shape:
         return x
-    return Expr(Broadcast(shape), (x,), x.dtype, shape)
-
-
-def sum_to(g, shape):
-    """Sum ``g`` over the axes that broadcasting added to reach it from ``shape``."""
-    if g.shape == shape:
-        return g
-    lead = g.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(lead + a for a, d in enumerate(shape)
-                                      if d == 1 and g.shape[lead + a] != 1)
-    return reshape(sum(g, axes), shape)
+    return Broadcast(shape)(x)
 
 
 def matmul(a, b):
@@ -274,7 +246,6 @@ def matmul(a, b):
         return einsum(f"{sa},{sb}->{out}", a, b)
     a2 = a if a.ndim >= 2 else reshape(a, (1,) + a.shape)
     b2 = b if b.ndim >= 2 else reshape(b, b.shape + (1,))
-    from .types import broadcast_shapes
     try:
         batch = broadcast_shapes([a2.shape[:-2], b2.shape[:-2]], [a.name, b.name])
     except ShapeError:
@@ -319,7 +290,6 @@ def concatenate(xs, axis=0):
     >>> sg.concatenate([a, b], axis=0).shape
     (6, 3)
     """
-    from .elementwise import cast
     xs = [_as_expr(x) for x in xs]
     if not xs:
         raise ValueError("concatenate needs at least one expression")
@@ -336,11 +306,7 @@ def concatenate(xs, axis=0):
     if len(xs) == 1:
         return xs[0]
     dtype = result_dtype([x.dtype for x in xs])
-    xs = [cast(x, dtype) for x in xs]
-    size = sympy.Add(*[x.shape[axis] for x in xs])
-    size = int(size) if size.is_Integer else size
-    shape = xs[0].shape[:axis] + (size,) + xs[0].shape[axis + 1:]
-    return Expr(Concatenate(axis), tuple(xs), dtype, shape)
+    return Concatenate(axis)(*(cast(x, dtype) for x in xs))
 
 
 def stack(xs, axis=0):
@@ -384,12 +350,7 @@ def gather(x, idx):
     _check_index_dtype(x, idx, "gather")
     if x.ndim == 0:
         raise ShapeError(f"cannot index the 0-d {x.describe()}")
-    return Expr(Gather(), (x, idx), x.dtype, idx.shape + x.shape[1:])
-
-
-def scatter_add(g, idx, rows):
-    """zeros((rows,) + g.shape[idx.ndim:]) with each g row added at its index."""
-    return Expr(ScatterAdd(rows), (g, idx), g.dtype, (rows,) + g.shape[idx.ndim:])
+    return Gather()(x, idx)
 
 
 def pick(x, idx):
@@ -406,12 +367,7 @@ def pick(x, idx):
     if x.ndim != idx.ndim + 1 or not all(map(same_dim, x.shape[:-1], idx.shape)):
         raise ShapeError(f"pick needs x.shape == idx.shape + (n,), got {x.describe()} "
                          f"and {idx.describe()}")
-    return Expr(TakeAlong(), (x, idx), x.dtype, idx.shape)
-
-
-def put_along(g, idx, size):
-    """zeros(g.shape + (size,)) with g added at [..., idx[...]] (pick's transpose)."""
-    return Expr(PutAlong(size), (g, idx), g.dtype, g.shape + (size,))
+    return TakeAlong()(x, idx)
 
 
 def _static_index(x, key):
@@ -474,21 +430,28 @@ def getitem(x, key):
     index, shape, final = _static_index(x, key)
     out = x
     if any(k != (0, d, 1) for k, d in zip(index, x.shape)):
-        out = Expr(Slice(index), (x,), x.dtype, shape)
+        out = Slice(index)(x)
     return reshape(out, final)
 
 
-def slice_add(g, shape, index):
-    """zeros(shape) with g written at the static ``index`` (Slice's transpose)."""
-    return Expr(SliceAdd(shape, index), (g,), g.dtype, shape)
+# ---------------------------------------------------------------- scans
 
+def cumsum(x, axis=None):
+    """Cumulative sum along ``axis`` (None: over the flattened array), as
+    ``numpy.cumsum``; int32 sums in int64. Its gradient is the reversed
+    cumulative sum of the upstream gradient.
 
-def slice_axis(x, axis, start, stop):
-    """``x[..., start:stop, ...]`` on ``axis``, with possibly symbolic bounds."""
-    index = tuple((start, stop, 1) if a == axis else (0, d, 1) for a, d in enumerate(x.shape))
-    size = sympy.sympify(stop - start)
-    size = int(size) if size.is_Integer else size
-    shape = x.shape[:axis] + (size,) + x.shape[axis + 1:]
-    if shape == x.shape:
-        return x
-    return Expr(Slice(index), (x,), x.dtype, shape)
+    >>> import symgrad as sg
+    >>> x = sg.vector("x", 3)
+    >>> sg.cumsum(x).eval({x: [1.0, 2.0, 3.0]})
+    array([1., 3., 6.])
+    >>> sg.grad((sg.cumsum(x) * [1.0, 0.0, 2.0]).sum(), x).eval({x: [0.0, 0.0, 0.0]})
+    array([3., 2., 2.])
+    """
+    x = _as_expr(x)
+    if axis is None:
+        x, axis = reshape(x, (-1,)), 0
+    (axis,) = normalize_axes(axis, x.ndim, x.describe())
+    if x.dtype == "int32":  # as NumPy: int32 accumulates in int64
+        x = cast(x, "int64")
+    return Cumsum(axis)(x)

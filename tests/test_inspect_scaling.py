@@ -13,7 +13,7 @@ import sympy
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
 import symgrad as sg
-from symgrad import sympy_form
+from symgrad import sympy_algebra
 
 graphviz = pytest.importorskip("graphviz", reason="sg.graphviz needs the graphviz package")
 
@@ -154,10 +154,10 @@ def test_memoised_matrix_arithmetic_gives_sympys_results():
     for _ in range(300):
         e = _random_matrix_expression(rng, rng.randint(1, 4))
         A = sympy.MatrixSymbol("A", sympy.Symbol("n"), sympy.Symbol("n"))
-        with sympy_form.shared_evaluation():
-            pairs = [(e.doit(), sympy_form._doit(e)), (e.T, sympy_form._transpose(e)),
-                     (-e, sympy_form.negative_of(e)), (e + A, sympy_form._add(e, A)),
-                     (e * A, sympy_form._mul(e, A)), (3 * e, sympy_form._mul(sympy.Integer(3), e))]
+        with sympy_algebra.shared_evaluation():
+            pairs = [(e.doit(), sympy_algebra._doit(e)), (e.T, sympy_algebra.transpose_of(e)),
+                     (-e, sympy_algebra.negative_of(e)), (e + A, sympy_algebra.mat_add(e, A)),
+                     (e * A, sympy_algebra.mat_mul(e, A)), (3 * e, sympy_algebra.mat_mul(sympy.Integer(3), e))]
         for want, got in pairs:  # (f.(g.(X)) is merged into a Lambda of a new Dummy each time)
             assert _dummies_numbered(got) == _dummies_numbered(want), e
 
@@ -172,14 +172,14 @@ def test_sort_key_comparison_is_pythons():
     for _ in range(300):
         pool.append(tuple(rng.choice(pool[-40:]) for _ in range(rng.randint(0, 3))))
     keys = [p for p in pool if isinstance(p, tuple)]
-    with sympy_form.shared_evaluation():
+    with sympy_algebra.shared_evaluation():
         for _ in range(3000):
             a, b = rng.choice(keys), rng.choice(keys)
             try:
                 want = (a > b) - (a < b)
             except TypeError:
                 continue
-            assert sympy_form._compare_keys(a, b) == want, (a, b)
+            assert sympy_algebra._compare_keys(a, b) == want, (a, b)
 
 
 # ---------------------------------------------------------------- hostile names

@@ -1,0 +1,29 @@
+"""The closed set of primitive ops, one module per kind, each op with
+everything about it side by side (see ``base.py``):
+
+* ``elementwise``: ``Elemwise``, a SymPy ``Lambda`` applied with broadcasting;
+* ``contraction``: ``Contract`` (einsum: matmul, dot, outer, sums) and its
+  transpose ``Broadcast``;
+* ``reduction``: ``Reduce`` (max/min) and ``ArgOneHot`` (the first arg-max mask);
+* ``cumulative``: ``Cumsum`` (forward or reversed, its own transpose);
+* ``views``: ``Reshape``, ``Transpose``;
+* ``indexing``: ``Gather`` / ``ScatterAdd``, ``TakeAlong`` / ``PutAlong``;
+* ``slicing``: ``Slice`` / ``SliceAdd``, ``Concatenate``;
+* ``leaves``: ``Input``, ``Constant``, ``DimSize``.
+
+Everything in the public API is built from these.
+"""
+from .base import FACETS, PRIMITIVES, Leaf, Primitive
+from .contraction import Broadcast, Contract
+from .cumulative import Cumsum
+from .elementwise import Elemwise
+from .indexing import Gather, PutAlong, ScatterAdd, TakeAlong
+from .leaves import Constant, DimSize, Input, free_inputs
+from .reduction import ArgOneHot, Reduce
+from .slicing import Concatenate, Slice, SliceAdd
+from .views import Reshape, Transpose
+
+__all__ = ["FACETS", "PRIMITIVES", "Leaf", "Primitive", "Broadcast", "Contract", "Cumsum",
+           "Elemwise", "Gather", "PutAlong", "ScatterAdd", "TakeAlong", "Constant", "DimSize",
+           "Input", "free_inputs", "ArgOneHot", "Reduce", "Concatenate", "Slice", "SliceAdd",
+           "Reshape", "Transpose"]

@@ -1,0 +1,230 @@
+"""Rewriting as its own stage: ``optimize(outputs)`` returns an equivalent graph.
+
+Builders only construct nodes; every rewrite happens here, in one pass over
+the graph in topological order, each node rebuilt from its rewritten inputs:
+
+* graph rules (``GRAPH_RULES``): log(exp(z)) -> z (so log(softmax(x)) is
+  log_softmax(x)), log(sigmoid(x)) -> -softplus(-x), log(1 - sigmoid(x)) ->
+  -softplus(x);
+* an einsum of three or more operands becomes pairwise contractions in the
+  order ``numpy.einsum_path`` finds cheapest (named dimensions counted as
+  :data:`NAMED_SIZE`), so ``einsum("ij,jk,kl->il")`` costs two matrix
+  products, not one O(n⁴) loop;
+* constant folding: an op whose inputs are all small constants is evaluated;
+* for a backend only: chains of elementwise ops of one shape compose into one
+  formula (a producer used once, while the formula stays small, so compile
+  time stays linear; not through a Piecewise, which SymPy re-simplifies
+  slowly, nor a producer holding a float, which SymPy's canonical forms
+  would merge into the consumer's by value: tanh(-2.5 x) is -tanh(2.5 x),
+  and a float sweep would print a kernel per sign), and every formula gets
+  the stability rewrites (``rewrites.stabilise``).
+
+``grad`` optimizes the cost first without the backend-only steps (patterns
+such as log(sigmoid) must be gone before the backward pass, and the formulas
+that ``sympy.diff`` sees stay as written); ``sg.function`` optimizes its
+outputs, so the NumPy backend evaluates exactly the graph Numba compiles.
+"""
+import functools
+
+import numpy as np
+import sympy
+
+from . import elementwise_ops as ew
+from .graph import toposort
+from .ops import Constant, Contract, Elemwise
+from .ops.contraction import contract
+from .formulas import params
+from .ops.elementwise import cast, stabilised
+from .ops.leaves import constant
+
+NAMED_SIZE = 256
+"""The size assumed for a named dimension when ordering a contraction."""
+
+SPLIT_GAIN = 4
+"""A contraction is split into pairwise ones when that is this many times cheaper."""
+
+FOLD_LIMIT = 4096
+"""Constant folding evaluates ops with at most this many elements."""
+
+COMPOSE_LIMIT = 40
+"""Elementwise composition keeps formulas of at most this many operations."""
+
+
+def _unary_inner(node, formula):
+    """x when ``node`` is the unary elementwise op ``formula`` applied to x."""
+    if isinstance(node.op, Elemwise) and len(node.inputs) == 1 and node.op.formula == formula:
+        return node.inputs[0]
+    return None
+
+
+def _one_minus_sigmoid(s):
+    x = _unary_inner(s, ew._sigmoid.formula)
+    return None if x is None else -ew.softplus(x)
+
+
+@functools.cache
+def graph_rules():
+    """{outer formula: [(inner formula, replacement(x))]} for outer(inner(x))."""
+    t = sympy.Symbol("t0", real=True)
+    return {ew._log.formula: [
+        (ew._exp.formula, lambda x: x),
+        (ew._sigmoid.formula, lambda x: -ew.softplus(-x)),
+        (sympy.Lambda((t,), 1 - t), _one_minus_sigmoid),
+    ]}
+
+
+def _graph_rule(node):
+    """``node`` rewritten by a graph rule, or None."""
+    if not isinstance(node.op, Elemwise) or len(node.inputs) != 1:
+        return None
+    for inner_formula, replace in graph_rules().get(node.op.formula, ()):
+        x = _unary_inner(node.inputs[0], inner_formula)
+        out = None if x is None else replace(x)
+        if out is not None:
+            return cast(out, node.dtype)
+    return None
+
+
+def _pairwise(node):
+    """A contraction of three or more operands as a chain of pairwise ones,
+    when that is at least :data:`SPLIT_GAIN` times cheaper than one loop nest."""
+    if not isinstance(node.op, Contract) or len(node.inputs) < 3:
+        return None
+    subs, out = node.op.operands_and_output
+    sizes = {c: d if isinstance(d, int) else NAMED_SIZE
+             for s, x in zip(subs, node.inputs) for c, d in zip(s, x.shape)}
+    views = [np.broadcast_to(np.empty(()), tuple(sizes[c] for c in s)) for s in subs]
+    path = np.einsum_path(node.op.spec, *views, optimize="greedy")[0][1:]
+    operands, steps, cost = list(zip(subs, node.inputs)), [], 0
+    for pair in path:
+        taken = [operands[i] for i in pair]
+        operands = [o for i, o in enumerate(operands) if i not in pair]
+        wanted = set(out).union(*(s for s, _ in operands))
+        letters = "".join(dict.fromkeys(c for s, _ in taken for c in s if c in wanted))
+        cost += int(np.prod([sizes[c] for c in set().union(*(s for s, _ in taken))]))
+        steps.append((",".join(s for s, _ in taken) + "->" + letters, len(taken), letters))
+        operands.append((letters, None))
+    if cost * SPLIT_GAIN > int(np.prod(list(sizes.values()))) * (len(subs) - 1):
+        return None  # no cheaper: one loop rounds once (float32) and needs no buffers
+    operands = list(node.inputs)
+    for (spec, _, _), pair in zip(steps, path):
+        taken = [operands[i] for i in pair]
+        operands = [o for i, o in enumerate(operands) if i not in pair] + [
+            contract(spec, *taken)]
+    letters = steps[-1][2]
+    return operands[0] if letters == out else contract(f"{letters}->{out}", operands[0])
+
+
+def _folded(node):
+    """``node`` evaluated, when its inputs are constants and its value is small
+    and no larger than they are (a broadcast stays a view); else None."""
+    if not node.inputs or not all(isinstance(i.op, Constant) for i in node.inputs):
+        return None
+    if not all(isinstance(d, int) for d in node.shape):
+        return None
+    size = int(np.prod(node.shape))
+    if size > FOLD_LIMIT or size > max(i.op.value.size for i in node.inputs):
+        return None
+    try:
+        value = node.op.evaluate(node, [i.op.value for i in node.inputs], {})
+    except (ArithmeticError, IndexError, ValueError):
+        return None  # raised where the graph runs, with the call's arguments
+    return constant(np.asarray(value), dtype=node.dtype)
+
+
+def _composed(node, single_use):
+    """``node`` with its elementwise inputs of the same shape and dtype that
+    nothing else reads substituted into its formula, while it stays small."""
+    if not isinstance(node.op, Elemwise) or node.op.formula.expr.has(sympy.Piecewise):
+        return None  # SymPy re-simplifies a Piecewise whose pieces change: slow
+    body, args, changed = node.op.formula.expr, [], False
+    subs = {}
+    for p, x in zip(node.op.formula.variables, node.inputs):
+        inner = x.op
+        if (x in single_use and isinstance(inner, Elemwise) and x.shape == node.shape
+                and not inner.formula.expr.has(sympy.Piecewise, sympy.Float)
+                and x.dtype == node.dtype and node.dtype in ("float32", "float64")
+                and all(i.shape == node.shape for i in x.inputs)):
+            fresh = [sympy.Dummy(real=True) for _ in x.inputs]
+            subs[p] = inner.formula.expr.xreplace(dict(zip(inner.formula.variables, fresh)))
+            args += list(zip(fresh, x.inputs))
+            changed = True
+        else:
+            args.append((p, x))
+    if not changed:
+        return None
+    body = body.xreplace(subs)
+    if sympy.count_ops(body) > COMPOSE_LIMIT:
+        return None
+    # the formula is built here, not by ``apply``: its floats stay floats (a
+    # composite of 1.5 * 2 is 3.0, so a float sweep keeps one kernel)
+    inputs = list(dict.fromkeys(x for _, x in args))
+    ps = params(len(inputs))
+    body = body.xreplace({s: ps[inputs.index(x)] for s, x in args})
+    op = node.op
+    return Elemwise(sympy.Lambda(ps, body), op.fname, op.dtype, op.derivative_of)(*inputs)
+
+
+def _stable(node):
+    if isinstance(node.op, Elemwise):
+        formula = stabilised(node.op.formula)
+        if formula != node.op.formula:
+            op = node.op
+            return Elemwise(formula, op.fname, op.dtype, op.derivative_of)(*node.inputs)
+    return None
+
+
+def optimize(outputs, keep=(), for_backend=True):
+    """``outputs`` rewritten (see the module docstring), in the same order.
+
+    Nodes in ``keep`` (e.g. the ``wrt`` of a gradient) stay in the graph as
+    they are; ``for_backend=False`` leaves out the steps only a backend wants.
+    Graph rules see the formulas as built: the backend-only steps run as a
+    second pass.
+
+    >>> import symgrad as sg
+    >>> x = sg.vector("x", 3)
+    >>> print(sg.debugprint(optimize([sg.log(sg.sigmoid(x))], for_backend=False)))
+    neg: t0 ↦ -t0  float64 (3,)  #A
+    └─ softplus: t0 ↦ log(exp(t0) + 1)  float64 (3,)  #B
+       └─ neg: t0 ↦ -t0  float64 (3,)  #C
+          └─ input x  float64 (3,)  #D
+    """
+    keep = set(keep)
+    outputs = _rewritten(list(outputs), keep, lambda single_use: [_graph_rule, _pairwise,
+                                                                    _folded])
+    if for_backend:
+        outputs = _rewritten(outputs, keep, lambda single_use: [
+            lambda n: _composed(n, single_use), _stable])
+    return outputs
+
+
+def _rewritten(outputs, keep, make_steps):
+    """One pass: each node rebuilt from its rewritten inputs, then rewritten by
+    the steps ``make_steps(single_use)`` gives (``single_use``: the rewritten
+    nodes that exactly one node reads, none of them an output or kept)."""
+    order = toposort(outputs)
+    uses = {}
+    for node in order:
+        for x in set(node.inputs):
+            uses[x] = uses.get(x, 0) + 1
+    single = {x for x, n in uses.items() if n == 1} - keep - set(outputs)
+    new, single_use = {}, set()
+    steps = make_steps(single_use)
+    for node in order:
+        inputs = tuple(new[x] for x in node.inputs)
+        if node in keep or all(a is b for a, b in zip(inputs, node.inputs)):
+            out = node
+        else:
+            out = node.op(*inputs)
+        if node not in keep:
+            for step in steps:
+                rewritten = step(out)
+                if rewritten is not None:
+                    out = rewritten
+        if out is not node and node._name is not None and out.op == node.op:
+            out.name = node._name
+        new[node] = out
+        if node in single:
+            single_use.add(out)
+    return [new[o] for o in outputs]
