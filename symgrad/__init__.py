@@ -27,8 +27,8 @@ from .tensor_ops import (broadcast_to, concatenate, cumsum, dot, einsum, gather,
 from . import nn
 from . import optim
 from .training import Trainer, train
+from .version import __version__  # noqa: F401
 
-__version__ = "0.1.0"
 
 __all__ = [
     "Expr", "ShapeError", "DisconnectedInputError", "CycleError", "GradCheckResult",

@@ -17,6 +17,7 @@ from .errors import ShapeError
 from .lowering import lower
 from .numpy_backend import NumpyProgram
 from .types import resolve_dim
+from .version import __version__
 
 
 def cache_dir():
@@ -34,7 +35,6 @@ class NumbaProgram:
     """A graph compiled to one Numba function; ``.source`` is the generated code."""
 
     def __init__(self, inputs, outputs, cache=True):
-        from . import __version__
         lowered = lower(inputs, outputs)
         self.inputs = inputs
         compiled = compile_program(lowered.program, cache_dir() if cache else None,
