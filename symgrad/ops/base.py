@@ -53,8 +53,8 @@ def fields_text(op):
     return " ".join([op.label] + [f"{f}={getattr(op, f)!r}" for f in fields])
 
 
-class Leaf(Op):
-    """An op without inputs: a variable, a constant, a dimension's size."""
+class Node(Op):
+    """What leaves and primitives answer alike (their defaults)."""
 
     fusion = None
     is_derivative = False
@@ -63,20 +63,24 @@ class Leaf(Op):
         return fields_text(self)
 
     def graph_text(self):
-        return self.label
+        return self.text()
 
     def used_inputs(self, node):
-        return []
+        return list(node.inputs)
 
     def matrix_form(self, node, forms):
         raise NoMatrixForm(f"no matrix form for {node.describe()}")
 
 
-class Primitive(Op):
-    """Base of the primitive ops; see the module docstring for what each defines."""
+class Leaf(Node):
+    """An op without inputs: a variable, a constant, a dimension's size."""
 
-    fusion = None
-    is_derivative = False
+    def graph_text(self):
+        return self.label
+
+
+class Primitive(Node):
+    """Base of the primitive ops; see the module docstring for what each defines."""
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
@@ -86,15 +90,3 @@ class Primitive(Op):
         """The node applying this op to ``inputs`` (typed by :meth:`type`)."""
         dtype, shape = self.type(inputs)
         return Expr(self, tuple(inputs), dtype, shape)
-
-    def text(self):
-        return fields_text(self)
-
-    def matrix_form(self, node, forms):
-        raise NoMatrixForm(f"no matrix form for {node.describe()}")
-
-    def graph_text(self):
-        return self.text()
-
-    def used_inputs(self, node):
-        return list(node.inputs)
