@@ -13,101 +13,22 @@ so that a zero upstream gradient gives an exact zero even where d is inf or nan
 mathematics: differentiated as written it would have derivative 0 with respect
 to g at g = 0, and second derivatives would vanish wherever a first-order
 upstream gradient does. So before ``sympy.diff`` sees a formula, each guard
-becomes a :class:`GuardedProduct`, whose derivative is that of the plain
-product ``g*d`` with the guard kept on the term that multiplies by g.
+becomes a ``GuardedProduct``, whose derivative is that of the plain product
+``g*d`` with the guard kept on the term that multiplies by g. ``guard.py`` owns
+the guard: it builds, recognises and (for printing) strips it.
+
+Derived formulas pass the same check as a user's formula
+(``check_formula``): a derivative that leaves the functions symgrad
+can compile (``Abs(asin(t))`` has ``re`` and ``im`` in its derivative) is a
+ValueError when the gradient is built, naming the op, the argument and the
+function.
 """
 import functools
 
 import sympy
 
 from .formulas import check_formula, params
-
-
-class GuardedProduct(sympy.Function):
-    """``g * d``, exactly 0 where g == 0 even when d is inf or nan.
-
-    Its derivative is the product rule, with the guard kept where g still
-    multiplies: d/ds (g d) = g' d + GuardedProduct(g, d').
-
-    >>> g, t = sympy.symbols("g t", real=True)
-    >>> sympy.diff(GuardedProduct(g, sympy.sin(t)), g)
-    sin(t)
-    >>> sympy.diff(GuardedProduct(g, sympy.sin(t)), t)
-    GuardedProduct(g, cos(t))
-    """
-
-    @classmethod
-    def eval(cls, g, d):
-        if g == 0 or d == 0:
-            return sympy.S.Zero
-        pieces = d.args if isinstance(d, sympy.Piecewise) else ((d, True),)
-        if g.is_number or all(piece.is_number for piece, _ in pieces):
-            return sympy.piecewise_fold(g * d)   # nothing to guard against
-        return None
-
-    def _eval_derivative(self, s):
-        g, d = self.args
-        return sympy.diff(g, s) * d + GuardedProduct(g, sympy.diff(d, s))
-
-    def as_piecewise(self):
-        """The evaluation form: Piecewise((0, Eq(g, 0)), (g*d, True)). An inner
-        guard in d is not folded into this one (that would merge their conditions
-        and hide which factor each one guards)."""
-        g, d = self.args
-        inner_guard = any(_is_guard(a) for a in sympy.preorder_traversal(d))
-        product = g * d if inner_guard else sympy.piecewise_fold(g * d)
-        return sympy.Piecewise((0, sympy.Eq(g, 0)), (product, True))
-
-
-def _guarded(g, d):
-    """The guarded product g*d as formula text (Piecewise), or None when d is 0."""
-    product = GuardedProduct(g, d)
-    if product == 0:
-        return None
-    return _as_piecewise(product)
-
-
-def _as_piecewise(e):
-    return e.replace(lambda a: isinstance(a, GuardedProduct), lambda a: a.as_piecewise())
-
-
-def _is_guard(e):
-    return (isinstance(e, sympy.Piecewise) and len(e.args) == 2 and e.args[0].expr == 0
-            and isinstance(e.args[0].cond, sympy.Eq) and e.args[0].cond.rhs == 0
-            and e.args[1].cond is sympy.true)
-
-
-def _as_guarded_product(e):
-    """Piecewise((0, Eq(g, 0)), (p, True)) -> GuardedProduct(g, p / g)."""
-    g, p = e.args[0].cond.lhs, e.args[1].expr
-    return GuardedProduct(g, _divide(p, g))
-
-
-def _divide(p, g):
-    """``p / g`` for a ``p`` built as g times something: g taken out of each
-    product, sum and choice where it stands, so that no 1/g is left (it would
-    be 0/0 at g = 0 once the guard is differentiated)."""
-    if p == g:
-        return sympy.S.One
-    if p == 0:
-        return sympy.S.Zero
-    if isinstance(p, GuardedProduct):  # an inner guard the outer factor was folded into
-        return GuardedProduct(p.args[0], _divide(p.args[1], g))
-    if isinstance(p, sympy.Piecewise):
-        return sympy.Piecewise(*((_divide(piece, g), cond) for piece, cond in p.args))
-    if p.is_Add:
-        return sympy.Add(*(_divide(term, g) for term in p.args))
-    if p.is_Mul:
-        for k, factor in enumerate(p.args):
-            if factor == g:
-                return sympy.Mul(*p.args[:k], *p.args[k + 1:])
-        for k, factor in enumerate(p.args):
-            if factor.is_Pow and factor.base == g and factor.exp.is_Integer and factor.exp > 1:
-                return sympy.Mul(*p.args[:k], g ** (factor.exp - 1), *p.args[k + 1:])
-        for k, factor in enumerate(p.args):
-            if factor.has(g) and (factor.is_Add or isinstance(factor, sympy.Piecewise)):
-                return sympy.Mul(*p.args[:k], _divide(factor, g), *p.args[k + 1:])
-    return sympy.cancel(p / g)
+from .guard import GuardedProduct, as_piecewise, as_products, guarded
 
 
 def _power_times_log(e):
@@ -151,7 +72,7 @@ def _derivative(expr, s):
     zero almost everywhere, ``Subs`` and other unevaluated objects SymPy leaves
     are evaluated, and x**a log(x) products get their limit at x = 0.
     """
-    expr = expr.replace(_is_guard, _as_guarded_product)
+    expr = as_products(expr)
     # a number's power (0**t) with a symbol for the base, so that its log stays a factor
     bases = {}
     expr = expr.replace(lambda a: a.is_Pow and a.base.is_number and not a.exp.is_number,
@@ -159,7 +80,7 @@ def _derivative(expr, s):
     d = _almost_everywhere(sympy.diff(expr, s)).doit()
     for rule in (_merge_powers, _power_times_log):
         d = d.replace(lambda a: a.is_Mul and rule(a) is not None, rule)
-    d = _as_piecewise(d).xreplace({x: b for b, x in bases.items()})
+    d = as_piecewise(d).xreplace({x: b for b, x in bases.items()})
     return d.xreplace({sympy.zoo: sympy.nan})
 
 
@@ -210,18 +131,41 @@ def _almost_everywhere(d):
         lambda e: sympy.S.Zero)
 
 
-@functools.cache
-def elemwise_vjp(formula, k):
+def elemwise_vjp(formula, k, name=None):
     """(``Lambda``, uses_output) for the VJP of ``formula`` w.r.t. argument k.
 
     The Lambda's parameters are (g, *args) or, when uses_output, (g, y).
-    Returns (None, False) when the derivative is identically zero.
+    Returns (None, False) when the derivative is identically zero. A derivative
+    symgrad cannot compile is a ValueError naming the op (``name``, the op's
+    name, else its formula), the argument and what the derivative uses.
 
     >>> import sympy
     >>> t = sympy.Symbol("t0", real=True)
     >>> elemwise_vjp(sympy.Lambda((t,), 1 / (1 + sympy.exp(-t))), 0)
     (Lambda((t0, t1), Piecewise((0, Eq(t0, 0)), (t0*t1*(1 - t1), True))), True)
+    >>> elemwise_vjp(sympy.Lambda((t,), sympy.Abs(sympy.asin(t))), 0, "absasin")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: cannot differentiate elementwise op 'absasin' (Abs(asin(t0))) with respect to its argument 1 of 1 (t0): its derivative uses the SymPy function 're'; ...
     """
+    try:
+        return _elemwise_vjp(formula, k)
+    except _NotCompilable as err:
+        op = f"elementwise op {name!r} ({formula.expr})" if name else \
+            f"the elementwise formula {formula.expr}"
+        raise ValueError(f"cannot differentiate {op} with respect to its argument {k + 1} of "
+                         f"{len(formula.variables)} ({formula.variables[k]}): its derivative "
+                         f"{err.why}") from None
+
+
+class _NotCompilable(Exception):
+    def __init__(self, why):
+        super().__init__(why)
+        self.why = why
+
+
+@functools.cache
+def _elemwise_vjp(formula, k):
     ps = formula.variables
     d = _derivative(formula.expr, ps[k])
     n = len(ps)
@@ -230,14 +174,25 @@ def elemwise_vjp(formula, k):
         y = args[0]
         dy = _in_terms_of_output(formula.expr, d, ps[0], y)
         if dy is not None:
-            body = _guarded(g, dy)
-            if body is None:
+            body = guarded(g, dy)
+            if body == 0:
                 return None, False
-            check_formula(body, (g, y), f"the derivative of {formula.expr}")
+            _check_derivative(body, (g, y))
             return sympy.Lambda((g, y), body), True
     d = d.xreplace(dict(zip(ps, args)))
-    body = _guarded(g, d)
-    if body is None:
+    body = guarded(g, d)
+    if body == 0:
         return None, False
-    check_formula(body, (g, *args), f"the derivative of {formula.expr} for {ps[k]}")
+    _check_derivative(body, (g, *args))
     return sympy.Lambda((g, *args), body), False
+
+
+def _check_derivative(body, ps):
+    """``check_formula`` for a derived VJP, the same check as a user's formula
+    gets; raises _NotCompilable with what the derivative uses that symgrad
+    cannot compile ("uses the SymPy function 're'; supported: ...")."""
+    label = "<derivative>"
+    try:
+        check_formula(body, ps, label)
+    except ValueError as err:
+        raise _NotCompilable(str(err).replace(f"elementwise op {label!r} ", "", 1)) from None

@@ -1,47 +1,126 @@
-"""The typed expression graph: immutable, hash-consed ``Expr`` nodes.
+"""The typed expression graph: immutable ``Expr`` nodes, equal by structure.
 
-Building the same op on the same inputs twice gives the same node, so equal
-subgraphs are one object (merging and common subexpressions for free).
+Every build returns a new ``Expr`` object, but equality and hashing are by
+structure: each node holds an interned :class:`_Structure`, one per
+(op, structures of the inputs), and two nodes are ``==`` (and hash alike)
+exactly when they hold the same one. So dicts and sets keyed by nodes merge
+equal subgraphs (common subexpressions for free), while the attributes of an
+object stay its own: naming a node (``e.name = "a"``) never renames another
+node, even an equal one. ``node.inputs`` are the objects that were passed to
+the builder, so a walk from the object a user holds sees the names the user
+gave.
 """
 import itertools
+import operator
+import threading
 import weakref
 
 from .errors import CycleError
 from .types import shape_str
 
 
+class _Structure:
+    """What makes nodes equal: one object per (op, input structures), kept
+    alive by the nodes that have it (and the structures built on it). ``serial``
+    is its number: no two structures ever get the same one."""
+
+    __slots__ = ("parts", "serial", "__weakref__")
+
+    def __init__(self, parts):
+        self.parts = parts  # (op, *input structures)
+        self.serial = next(_serials)
+
+    def __repr__(self):
+        return f"<structure {self.parts[0]!r} of {len(self.parts) - 1} input(s)>"
+
+
+_serials = itertools.count()
+_structures = {}  # {(op, *input structures): weak reference to their _Structure}
+_structures_lock = threading.Lock()
+_structure_of = operator.attrgetter("_key")
+_set = object.__setattr__
+
+
+try:  # what WeakValueDictionary uses: deletes the entry only if its reference is dead, atomically
+    from _weakref import _remove_dead_weakref
+except ImportError:  # pragma: no cover - not CPython
+    def _remove_dead_weakref(table, key):
+        ref = table.get(key)
+        if ref is not None and ref() is None:
+            del table[key]
+
+
+def _forget(ref):
+    """Drop the entry of a structure no node has any more (not one built since)."""
+    _remove_dead_weakref(_structures, ref.key)
+
+
+def _intern(parts):
+    """The one _Structure for ``parts`` = (op, *input structures)."""
+    ref = _structures.get(parts)
+    if ref is not None:
+        key = ref()
+        if key is not None:
+            return key
+    with _structures_lock:  # two threads building one structure get one key
+        ref = _structures.get(parts)
+        key = ref() if ref is not None else None
+        if key is None:
+            key = _Structure(parts)
+            _structures[parts] = weakref.KeyedRef(key, _forget, parts)
+    return key
+
+
 class Expr:
     """A node of a symbolic graph: an op applied to input nodes.
 
     Every expression has ``.name``, ``.shape``, ``.ndim`` and ``.dtype`` and
-    supports NumPy-like arithmetic, indexing and reductions.
+    supports NumPy-like arithmetic, indexing and reductions. Nodes built alike
+    are equal (``==`` and ``hash`` are by structure, never elementwise) but are
+    distinct objects, each with its own name.
 
     >>> import symgrad as sg
     >>> x = sg.vector("x", "n")
     >>> y = (x * 2).sum()
     >>> y.shape, y.dtype, x.shape
     ((), 'float64', (n,))
+    >>> a, b = x + 1, x + 1
+    >>> a.name, b.name = "a", "b"
+    >>> a == b, a is b, a.name, b.name
+    (True, False, 'a', 'b')
     """
 
-    __slots__ = ("op", "inputs", "dtype", "shape", "_name", "__weakref__")
+    __slots__ = ("op", "inputs", "dtype", "shape", "_key", "_serial", "_name", "__weakref__")
     __array_ufunc__ = None  # ndarray (op) Expr defers to Expr's reflected method
 
-    _interned = weakref.WeakValueDictionary()
-
     def __new__(cls, op, inputs, dtype, shape):
-        key = (op, inputs)
-        node = cls._interned.get(key)
-        if node is None:
-            node = object.__new__(cls)
-            node.op, node.inputs, node.dtype, node.shape = op, inputs, dtype, shape
-            node._name = None
-            cls._interned[key] = node
+        inputs = tuple(inputs)
+        key = _intern((op, *map(_structure_of, inputs)))
+        node = object.__new__(cls)
+        _set(node, "op", op)
+        _set(node, "inputs", inputs)
+        _set(node, "dtype", dtype)
+        _set(node, "shape", shape)
+        _set(node, "_key", key)
+        _set(node, "_serial", key.serial)  # the structure's number, for hashing
+        _set(node, "_name", None)  # last: from here on the node is immutable
         return node
 
     def __setattr__(self, attr, value):
         if attr not in ("_name", "name") and hasattr(self, "_name"):
             raise AttributeError(f"expressions are immutable; cannot set {attr!r}")
         object.__setattr__(self, attr, value)
+
+    def __eq__(self, other):
+        """Same structure (same op on equal inputs): a plain bool, never elementwise
+        (``sg.eq`` is the elementwise comparison)."""
+        return isinstance(other, Expr) and self._key is other._key
+
+    def __ne__(self, other):
+        return not (isinstance(other, Expr) and self._key is other._key)
+
+    def __hash__(self):
+        return self._serial
 
     @property
     def name(self):
@@ -79,8 +158,7 @@ class Expr:
         raise TypeError(f"symbolic expression {self.name!r} is not iterable; index it instead")
 
     # Arithmetic, indexing and reductions are defined in ops modules and
-    # attached in symgrad/__init__.py (see _methods.py) to keep this module
-    # free of op knowledge.
+    # attached by symgrad/operators.py to keep this module free of op knowledge.
 
 
 class Op:
@@ -102,31 +180,32 @@ def fresh_uid():
 
 
 def toposort(outputs):
-    """All nodes that ``outputs`` depend on, inputs before users.
+    """All nodes that ``outputs`` depend on, inputs before users, one per
+    structure (the first object met for it, walking from the outputs).
 
     Iterative (no recursion limit); raises ``CycleError`` on a cycle.
     """
-    order, done, active = [], set(), set()
+    order, done, active = [], set(), set()  # structure serials: one number per structure
     for root in outputs:
-        if root in done:
+        if root._serial in done:
             continue
         stack = [(root, iter(root.inputs))]
-        active.add(root)
+        active.add(root._serial)
         while stack:
             node, children = stack[-1]
             for child in children:
-                if child in done:
+                serial = child._serial
+                if serial in done:
                     continue
-                if child in active:
+                if serial in active:
                     raise CycleError(f"the graph has a cycle through {child.name!r} "
                                      f"and {node.name!r}")
-                active.add(child)
+                active.add(serial)
                 stack.append((child, iter(child.inputs)))
                 break
             else:
                 stack.pop()
-                active.discard(node)
-                done.add(node)
+                active.discard(node._serial)
+                done.add(node._serial)
                 order.append(node)
     return order
-
