@@ -213,17 +213,16 @@ def _rewritten(outputs, keep, make_steps):
     steps = make_steps(single_use)
     for node in order:
         inputs = tuple(new[x] for x in node.inputs)
-        if node in keep or all(a is b for a, b in zip(inputs, node.inputs)):
+        if node in keep or all(a == b for a, b in zip(inputs, node.inputs)):
             out = node
-        else:
+        else:  # a new node (every build is a new object): it keeps the user's name
             out = node.op(*inputs)
+            out.name = node._name
         if node not in keep:
             for step in steps:
                 rewritten = step(out)
                 if rewritten is not None:
                     out = rewritten
-        if out is not node and node._name is not None and out.op == node.op:
-            out.name = node._name
         new[node] = out
         if node in single:
             single_use.add(out)

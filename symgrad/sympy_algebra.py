@@ -28,6 +28,8 @@ from sympy.matrices.expressions.transpose import transpose as _sympy_transpose
 from sympy.matrices.expressions.dotproduct import DotProduct
 from sympy.strategies import condition, do_one, exhaust, flatten, glom, rm_id, sort, typed, unpack
 
+from .guard import strip_guards
+
 
 
 class NoMatrixForm(Exception):
@@ -314,19 +316,10 @@ def mat_mul(a, b):
     return a * b
 
 
-def _unguard(e):
-    """Piecewise((0, Eq(g, 0)), (p, True)) -> p, unless p is nan (a limit the guard gives)."""
-    def guard(a):
-        return (isinstance(a, sympy.Piecewise) and len(a.args) == 2 and a.args[0].expr == 0
-                and isinstance(a.args[0].cond, sympy.Eq) and a.args[1].cond is sympy.true
-                and not a.args[1].expr.has(sympy.nan))
-    return e.replace(guard, lambda a: a.args[1].expr)
-
-
 def tidy(e):
     """``e`` unguarded, with a product of sums multiplied out where that is
     shorter: ``g (1 - y)(1 + y) -> g (1 - y**2)``."""
-    e = _unguard(e)
+    e = strip_guards(e)
     if e.is_Mul:
         sums = [f for f in e.args if f.is_Add]
         if len(sums) >= 2:

@@ -220,8 +220,6 @@ def test_derivatives_of_lookalike_choices_are_those_of_the_choice():
                                rtol=1e-14)
 
 
-@pytest.mark.xfail(reason="the printers strip with their own recogniser (sympy_form/sympy_algebra "
-                          "_unguard) until they call guard.strip_guards", strict=False)
 def test_a_lookalike_choice_is_printed_as_the_choice():
     x = sg.vector("x", 3)
     nonzero = sg.elementwise(lambda t: sympy.Piecewise((0, sympy.Eq(t, 0)), (1, True)), "nonzero")
@@ -257,8 +255,6 @@ def test_the_message_names_the_op_the_argument_and_the_function():
     assert "symgrad cannot compile it" in text
 
 
-@pytest.mark.xfail(reason="the op's name reaches elemwise_vjp only when its caller (the "
-                          "Elemwise VJP) passes it: elemwise_vjp(formula, k, fname)", strict=False)
 def test_the_error_from_sg_grad_names_the_op():
     absatanh = sg.elementwise(lambda t: sympy.Abs(sympy.atanh(t)), name="absatanh")
     x = sg.vector("x", 3)

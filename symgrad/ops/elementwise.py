@@ -63,7 +63,7 @@ class Elemwise(Primitive):
         return self.dtype, broadcast_shapes([x.shape for x in inputs], [x.name for x in inputs])
 
     def vjp(self, node, k, g):
-        formula, uses_output = elemwise_vjp(self.formula, k)
+        formula, uses_output = elemwise_vjp(self.formula, k, self.fname)
         if formula is None:
             return None
         args = [g, node] if uses_output else [g, *node.inputs]
@@ -73,7 +73,7 @@ class Elemwise(Primitive):
     def local_derivative(self, node, k, symbols, names, taken):
         """∂y/∂t_k for local_gradient: the formula ``vjp`` multiplies the
         upstream gradient by, in the symbols of the inputs (or of y)."""
-        formula, uses_output = elemwise_vjp(self.formula, k)
+        formula, uses_output = elemwise_vjp(self.formula, k, self.fname)
         if formula is None:
             return sympy.Integer(0), None
         g, *rest = formula.variables
@@ -166,7 +166,7 @@ def apply(formula, args, name, dtype=None, derivative_of=""):
 
     Python numbers become part of the formula (so ``x * 0.5`` keeps x's dtype,
     as NumPy's weak scalars do); repeated arguments are merged; the result is
-    hash-consed.
+    equal by structure to any node built the same way.
     ``derivative_of`` names the op whose derivative this is (set by ``vjp``).
     """
     body, nodes, ps = formula.expr, [], formula.variables
