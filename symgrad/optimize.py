@@ -73,9 +73,10 @@ def graph_rules():
     ]}
 
 
-def _graph_rule(node):
-    """``node`` rewritten by a graph rule, or None."""
-    if not isinstance(node.op, Elemwise) or len(node.inputs) != 1:
+def _graph_rule(node, keep):
+    """``node`` rewritten by a graph rule, or None (also when the rule would
+    skip a node in ``keep``: a gradient with respect to it must find it)."""
+    if not isinstance(node.op, Elemwise) or len(node.inputs) != 1 or node.inputs[0] in keep:
         return None
     for inner_formula, replace in graph_rules().get(node.op.formula, ()):
         x = _unary_inner(node.inputs[0], inner_formula)
@@ -191,8 +192,8 @@ def optimize(outputs, keep=(), for_backend=True):
           └─ input x  float64 (3,)  #D
     """
     keep = set(keep)
-    outputs = _rewritten(list(outputs), keep, lambda single_use: [_graph_rule, _pairwise,
-                                                                    _folded])
+    outputs = _rewritten(list(outputs), keep, lambda single_use: [
+        lambda n: _graph_rule(n, keep), _pairwise, _folded])
     if for_backend:
         outputs = _rewritten(outputs, keep, lambda single_use: [
             lambda n: _composed(n, single_use), _stable])
