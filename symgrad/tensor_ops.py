@@ -371,7 +371,8 @@ def pick(x, idx):
 
 
 def _static_index(x, key):
-    """Resolve basic indexing (ints, slices, ..., None) into a Slice op's index."""
+    """Resolve basic indexing (ints, slices, ..., None) into a Slice op's index and
+    the final shape (with the new axes of None)."""
     key = key if isinstance(key, tuple) else (key,)
     if builtins.sum(k is Ellipsis for k in key) > 1:
         raise IndexError(f"an index can only have one ellipsis: {key!r}")
@@ -383,7 +384,7 @@ def _static_index(x, key):
         key = key[:at] + (slice(None),) * (x.ndim - used) + key[at + 1:]
     else:
         key = key + (slice(None),) * (x.ndim - used)
-    index, shape, final = [], [], []
+    index, final = [], []
     axis = 0
     for k in key:
         if k is None:
@@ -408,13 +409,12 @@ def _static_index(x, key):
                 raise IndexError(f"axis {axis} of {x.describe()} is the named dimension {d}; "
                                  "only ':' can slice it")
             index.append((start, stop, step))
-            shape.append(n)
             final.append(n)
         else:
             raise TypeError(f"cannot index {x.describe()} with {k!r}: use ints, slices, "
                             "... and None, or one integer expression for a gather")
         axis += 1
-    return tuple(index), tuple(shape), tuple(final)
+    return tuple(index), tuple(final)
 
 
 def getitem(x, key):
@@ -427,7 +427,7 @@ def getitem(x, key):
     if isinstance(key, tuple) and any(isinstance(k, (Expr, np.ndarray, list)) for k in key):
         raise TypeError(f"cannot index {x.describe()} with {key!r}: an index expression "
                         "gathers along axis 0 only, as x[idx]")
-    index, shape, final = _static_index(x, key)
+    index, final = _static_index(x, key)
     out = x
     if any(k != (0, d, 1) for k, d in zip(index, x.shape)):
         out = Slice(index)(x)
