@@ -1,13 +1,15 @@
 """Run the WORKLOADS.md benchmarks and write a markdown table.
 
     python benchmarks/run.py [--rounds 7] [--out benchmarks/RESULTS.md] [--only W3]
+    python benchmarks/run.py --zoo     # the Z1-Z6 model zoo instead (benchmarks/zoo.py)
 
 Per workload and implementation: first call cold (graph build + compile +
 first run, in a new process with an empty cache), first call with a warm
 cache in a new process (both after importing symgrad and Numba), median per call (peers interleaved, 1 thread
 everywhere), ratio to hand-written NumPy, and max relative error against it.
 Then the W5 scaling rows: `sg.grad` time, gradient/forward node ratio and
-cold compile time at 100, 300 and 1000 ops.
+cold compile time at 100, 300 and 1000 ops. With --zoo, only the model-zoo
+table of zoo.py is printed (--out is not written).
 """
 import os
 
@@ -141,10 +143,15 @@ def main():
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--only", nargs="*", default=list(WORKLOADS))
     parser.add_argument("--no-scaling", action="store_true")
+    parser.add_argument("--zoo", action="store_true",
+                        help="print the Z1-Z6 model-zoo table (zoo.py) instead; --out is not written")
     parser.add_argument("--out", default=os.path.join(os.path.dirname(HERE), "RESULTS.md"))
     args = parser.parse_args()
     if args.first:
         return _first(*args.first, args.ops)
+    if args.zoo:
+        from zoo import zoo_table
+        return print(zoo_table())
     lines = ["| workload | implementation | first call, cold | first call, warm cache | "
              "median per call | ratio to NumPy | max rel. error |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
