@@ -351,13 +351,14 @@ def _fmt_time(seconds):
 
 
 def zoo_row(model_id, timeout, calls):
-    """One markdown row for ``model_id`` (cold and warm subprocesses on a new cache dir)."""
+    """One markdown row for ``model_id`` (cold and warm subprocesses on a new cache dir,
+    removed afterwards)."""
     m = ZOO[model_id]()
-    cache = tempfile.mkdtemp(prefix="symgrad-zoo-")
-    cold = _run_child(model_id, cache, False, calls, timeout)
-    if cold is None:
-        return f"| {model_id} | {m.title} | > {timeout:.0f} s | – | – | – | – | – | – |"
-    warm = _run_child(model_id, cache, True, calls, timeout)
+    with tempfile.TemporaryDirectory(prefix="symgrad-zoo-") as cache:
+        cold = _run_child(model_id, cache, False, calls, timeout)
+        if cold is None:
+            return f"| {model_id} | {m.title} | > {timeout:.0f} s | – | – | – | – | – | – |"
+        warm = _run_child(model_id, cache, True, calls, timeout)
     return (f"| {model_id} | {m.title} | {_fmt_time(cold['first'])} | {_fmt_time(warm['first'])} | "
             f"{_fmt_time(warm['per_call'])} | {_fmt_time(warm['hand_per_call'])} | "
             f"{warm['per_call'] / warm['hand_per_call']:.2f}× | "
