@@ -23,11 +23,10 @@ import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 
-import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from workloads import WORKLOADS  # noqa: E402
+from workloads import WORKLOADS, rel_error  # noqa: E402
 
 import symgrad as sg  # noqa: E402
 from symgrad.graph import toposort  # noqa: E402
@@ -57,15 +56,6 @@ def _first(name, backend, n_ops):
     start = time.perf_counter()
     w.build(backend)(*w.data)
     print(time.perf_counter() - start)
-
-
-def rel_error(got, want):
-    """Max over the cost and every gradient of max|got - want| / max|want|."""
-    errs = []
-    for g, h in zip([got[0]] + list(got[1]), [want[0]] + list(want[1])):
-        g, h = np.asarray(g, dtype=np.float64), np.asarray(h, dtype=np.float64)
-        errs.append(float(np.max(np.abs(g - h))) / max(float(np.max(np.abs(h))), 1e-300))
-    return max(errs)
 
 
 def per_call_medians(impls, data, rounds):

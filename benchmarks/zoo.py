@@ -289,15 +289,6 @@ ZOO = {"Z1-1": lambda: lstm(1), "Z1-3": lambda: lstm(3), "Z1-10": lambda: lstm(1
        "Z5": word2vec, "Z6": parser_mlp}
 
 
-def rel_error(got, want):
-    """Max over the cost and every gradient of max|got - want| / max|want|."""
-    errs = []
-    for g, h in zip([got[0]] + list(got[1]), [want[0]] + list(want[1])):
-        g, h = np.asarray(g, dtype=np.float64), np.asarray(h, dtype=np.float64)
-        errs.append(float(np.max(np.abs(g - h))) / max(float(np.max(np.abs(h))), 1e-300))
-    return max(errs)
-
-
 def _median_call(fn, data, calls):
     times = []
     for _ in range(calls):
@@ -312,6 +303,7 @@ def child(model_id, warm, calls):
     per-call medians and the errors. Prints one JSON line."""
     import numba  # noqa: F401 - importing Numba is a per-process cost, not compile time
     import symgrad as sg
+    from workloads import rel_error
     m = ZOO[model_id]()
     start = time.perf_counter()
     cost, wrt, inputs = m.graph()
