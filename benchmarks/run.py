@@ -26,7 +26,8 @@ import time  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from workloads import WORKLOADS, rel_error  # noqa: E402
+from report import fmt_time, rel_error  # noqa: E402
+from workloads import WORKLOADS  # noqa: E402
 
 import symgrad as sg  # noqa: E402
 from symgrad.graph import toposort  # noqa: E402
@@ -77,16 +78,6 @@ def per_call_medians(impls, data, rounds):
     return {name: statistics.median(s) for name, s in samples.items()}
 
 
-def _fmt_time(seconds):
-    if seconds is None:
-        return "–"
-    if seconds < 1e-3:
-        return f"{seconds * 1e6:.1f} µs"
-    if seconds < 1:
-        return f"{seconds * 1e3:.2f} ms"
-    return f"{seconds:.2f} s"
-
-
 def workload_rows(name, rounds):
     w = _make(name)
     impls = {"symgrad numba": w.build("numba"), "symgrad numpy": w.build("numpy"),
@@ -104,8 +95,8 @@ def workload_rows(name, rounds):
     rows = []
     for k in impls:
         cold, warm = firsts.get(k, (None, None))
-        rows.append(f"| {name} | {k} | {_fmt_time(cold)} | {_fmt_time(warm)} | "
-                    f"{_fmt_time(medians[k])} | {medians[k] / medians['NumPy by hand']:.2f}× | "
+        rows.append(f"| {name} | {k} | {fmt_time(cold)} | {fmt_time(warm)} | "
+                    f"{fmt_time(medians[k])} | {medians[k] / medians['NumPy by hand']:.2f}× | "
                     f"{errors[k]:.1e} |")
     return rows
 
@@ -121,7 +112,7 @@ def scaling_rows():
         ratio = len(toposort([cost] + grads)) / len(toposort([cost]))
         cold = first_call_in_new_process("W5", "numba", tempfile.mkdtemp(prefix="symgrad-bench-"),
                                          n_ops)
-        rows.append(f"| {n_ops} | {_fmt_time(grad_time)} | {ratio:.2f} | {_fmt_time(cold)} |")
+        rows.append(f"| {n_ops} | {fmt_time(grad_time)} | {ratio:.2f} | {fmt_time(cold)} |")
     return rows
 
 

@@ -225,12 +225,3 @@ def w5(n_ops=300):
 
 
 WORKLOADS = {"W1": w1, "W2": w2, "W3": w3, "W4": w4, "W5": w5}
-
-
-def rel_error(got, want):
-    """Max over the cost and every gradient of max|got - want| / max|want|."""
-    errs = []
-    for g, h in zip([got[0]] + list(got[1]), [want[0]] + list(want[1])):
-        g, h = np.asarray(g, dtype=np.float64), np.asarray(h, dtype=np.float64)
-        errs.append(float(np.max(np.abs(g - h))) / max(float(np.max(np.abs(h))), 1e-300))
-    return max(errs)

@@ -31,6 +31,8 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from report import fmt_time, rel_error  # noqa: E402
+
 HERE = os.path.abspath(__file__)
 
 
@@ -303,7 +305,6 @@ def child(model_id, warm, calls):
     per-call medians and the errors. Prints one JSON line."""
     import numba  # noqa: F401 - importing Numba is a per-process cost, not compile time
     import symgrad as sg
-    from workloads import rel_error
     m = ZOO[model_id]()
     start = time.perf_counter()
     cost, wrt, inputs = m.graph()
@@ -332,16 +333,6 @@ def _run_child(model_id, cache_dir, warm, calls, timeout):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _fmt_time(seconds):
-    if seconds is None:
-        return "–"
-    if seconds < 1e-3:
-        return f"{seconds * 1e6:.1f} µs"
-    if seconds < 1:
-        return f"{seconds * 1e3:.2f} ms"
-    return f"{seconds:.2f} s"
-
-
 def zoo_row(model_id, timeout, calls):
     """One markdown row for ``model_id`` (cold and warm subprocesses on a new cache dir,
     removed afterwards)."""
@@ -351,8 +342,8 @@ def zoo_row(model_id, timeout, calls):
         if cold is None:
             return f"| {model_id} | {m.title} | > {timeout:.0f} s | – | – | – | – | – | – |"
         warm = _run_child(model_id, cache, True, calls, timeout)
-    return (f"| {model_id} | {m.title} | {_fmt_time(cold['first'])} | {_fmt_time(warm['first'])} | "
-            f"{_fmt_time(warm['per_call'])} | {_fmt_time(warm['hand_per_call'])} | "
+    return (f"| {model_id} | {m.title} | {fmt_time(cold['first'])} | {fmt_time(warm['first'])} | "
+            f"{fmt_time(warm['per_call'])} | {fmt_time(warm['hand_per_call'])} | "
             f"{warm['per_call'] / warm['hand_per_call']:.2f}× | "
             f"{cold['rss_mb']:.0f} / {warm['rss_mb']:.0f} | "
             f"{warm['error']:.1e} / {warm['hand_error']:.1e} |")

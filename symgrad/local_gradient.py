@@ -88,11 +88,8 @@ class LocalGradient:
 
     def _local(self, k):
         """∂y/∂x_k as the op derives it (None for a linear map shown without a formula)."""
-        local = getattr(self.node.op, "local_derivative", None)
-        if local is None:
-            return None
-        taken = set(self.names.values())
-        form, indices = local(self.node, k, self.symbols, self.names, taken)
+        form, indices = self.node.op.local_derivative(self.node, k, self.symbols, self.names,
+                                                      set(self.names.values()))
         if indices is not None:
             self.index_names[k] = indices
         return form

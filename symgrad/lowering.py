@@ -26,11 +26,9 @@ from codegen import (Alloc, ByValue, CheckBounds, Compute, Copy, Index, Item, Lo
 from .fusion import FusedLoop, plan
 from .graph import toposort
 from .ops import Constant, DimSize
+from .ops.contraction import product_formula
 
 FLAG = "e0"  # the program's parameter for the code of an out-of-range index
-
-_T = sympy.Symbol("t0", real=True)
-_IDENTITY = sympy.Lambda((_T,), _T)
 
 
 @dataclass
@@ -298,7 +296,7 @@ class Lowering:
         operand = node.inputs[0]
         sym = self.access(loop, operand, loop.identity())
         if operand.dtype != node.dtype:
-            sym = self.compute(loop, _IDENTITY, [sym], node.dtype)
+            sym = self.compute(loop, product_formula(1), [sym], node.dtype)
         self.values[node] = self.alloc(node, fill=fill)
         self.store(loop, self.values[node], index, sym, mode)
 
@@ -365,7 +363,7 @@ class Lowering:
         program = Program((*self.params, *flag, *(str(self.dim_params[s]) for s in self.dims)),
                           tuple(self.statements), tuple(results))
         empty_reductions = [(node, a, size) for node in self.order
-                            for a, size in getattr(node.op, "named_axes", lambda n: ())(node)]
+                            for a, size in node.op.named_axes(node)]
         return Lowered(program, self.constants, self.dims,
                        [np.dtype(o.dtype).type if o.ndim == 0 else None for o in self.outputs],
                        self.index_errors, empty_reductions)

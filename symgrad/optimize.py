@@ -96,24 +96,24 @@ def _pairwise(node):
              for s, x in zip(subs, node.inputs) for c, d in zip(s, x.shape)}
     views = [np.broadcast_to(np.empty(()), tuple(sizes[c] for c in s)) for s in subs]
     path = np.einsum_path(node.op.spec, *views, optimize="greedy")[0][1:]
-    operands, steps, cost = list(zip(subs, node.inputs)), [], 0
+    letters, specs, cost = list(subs), [], 0  # the subscripts of the operands left
     for pair in path:
-        taken = [operands[i] for i in pair]
-        operands = [o for i, o in enumerate(operands) if i not in pair]
-        wanted = set(out).union(*(s for s, _ in operands))
-        letters = "".join(dict.fromkeys(c for s, _ in taken for c in s if c in wanted))
-        cost += int(np.prod([sizes[c] for c in set().union(*(s for s, _ in taken))]))
-        steps.append((",".join(s for s, _ in taken) + "->" + letters, len(taken), letters))
-        operands.append((letters, None))
+        taken = [letters[i] for i in pair]
+        letters = [s for i, s in enumerate(letters) if i not in pair]
+        wanted = set(out).union(*letters)
+        result = "".join(dict.fromkeys(c for s in taken for c in s if c in wanted))
+        cost += int(np.prod([sizes[c] for c in set().union(*taken)]))
+        specs.append(",".join(taken) + "->" + result)
+        letters.append(result)
     if cost * SPLIT_GAIN > int(np.prod(list(sizes.values()))) * (len(subs) - 1):
         return None  # no cheaper: one loop rounds once (float32) and needs no buffers
     operands = list(node.inputs)
-    for (spec, _, _), pair in zip(steps, path):
+    for spec, pair in zip(specs, path):
         taken = [operands[i] for i in pair]
         operands = [o for i, o in enumerate(operands) if i not in pair] + [
             contract(spec, *taken)]
-    letters = steps[-1][2]
-    return operands[0] if letters == out else contract(f"{letters}->{out}", operands[0])
+    (last,) = letters
+    return operands[0] if last == out else contract(f"{last}->{out}", operands[0])
 
 
 def _folded(node):

@@ -24,6 +24,9 @@ keeps everything about itself side by side:
     how a node's name, debugprint and graphviz show it; ``used_inputs(node)``
     the inputs its value depends on (an elementwise formula may ignore some);
     ``is_derivative`` marks nodes made by differentiation (printed as δ).
+``named_axes(node)`` and ``local_derivative(node, k, ...)``
+    optional (the defaults say none): the reduced named axes that must not be
+    empty at call time; ∂y/∂x_k as ``sg.local_gradient`` prints it.
 ``fusion``
     how lowering schedules it: ``"pointwise"`` and ``"reduction"`` ops share
     loop nests, ``"view"`` ops cost nothing, None is a kernel of its own.
@@ -70,6 +73,12 @@ class Node(Op):
 
     def matrix_form(self, node, forms):
         raise NoMatrixForm(f"no matrix form for {node.describe()}")
+
+    def named_axes(self, node):
+        return []
+
+    def local_derivative(self, node, k, symbols, names, taken):
+        return None, None
 
 
 class Leaf(Node):
