@@ -3,7 +3,15 @@
 The wrapper checks every argument (count, names, dtype, rank, sizes, named
 dimensions) before any backend code runs, binds named dimensions, and never
 modifies or returns the caller's arrays.
+
+Tiered execution (``tiered=True``, the default in an interactive session):
+Numba takes seconds to compile a model's kernel, so the first call queues that
+compile on a background thread and returns the NumPy backend's results; calls
+run on NumPy until the kernel is compiled, then on the kernel (``TieredProgram``).
 """
+import sys
+import threading
+
 import numpy as np
 
 from .autodiff import grad
@@ -115,16 +123,122 @@ def _check_shapes(inputs, outputs):
                              f"input's shape has; add an input with that dimension to `inputs`")
 
 
+def interactive_session():
+    """Whether Python runs interactively: the REPL or ``python -i`` (``sys.ps1``,
+    ``sys.flags.interactive``), or an IPython shell or Jupyter kernel. Where
+    ``tiered=None`` turns tiered execution on.
+
+    >>> interactive_session()  # a doctest run by pytest is a script
+    False
+    """
+    return hasattr(sys, "ps1") or bool(sys.flags.interactive) or _ipython_shell()
+
+
+def _ipython_shell():
+    """Whether an IPython shell (terminal or Jupyter kernel) is running; IPython
+    imported by a script, without a shell, does not count."""
+    ipython = sys.modules.get("IPython")
+    get_ipython = getattr(ipython, "get_ipython", None)
+    try:
+        return get_ipython is not None and get_ipython() is not None
+    except Exception:  # a half-imported or unusual IPython: not a shell we know
+        return False
+
+
+def _fresh(outs):
+    """The NumPy backend's outputs as the kernel returns them: fresh arrays (an
+    output may be an input or a view of one), NumPy scalars for 0-d outputs."""
+    outs = [np.array(o) for o in outs]
+    return [o[()] if o.ndim == 0 else o for o in outs]
+
+
+class TieredProgram:
+    """The Numba ``kernel`` (a ``NumbaProgram``) once it is compiled; until then
+    the NumPy backend on the same optimized ``graph``, while the first call's
+    compile runs on the background compile thread.
+
+    Both tiers take the checked arguments and raise the same errors (an empty
+    max/min axis, an out-of-range index). A failed background compile is raised
+    by the next call or ``wait_compiled``; from then on calls go to the kernel
+    as without tiers (compiling in the caller's thread, raising its error), so
+    a broken kernel never hides behind NumPy results.
+    """
+
+    def __init__(self, kernel, graph):
+        self.kernel, self.graph = kernel, graph
+        self._numpy = None  # the NumPy program, made at the first call that needs it
+        self._direct = False  # calls go to the kernel from now on
+        self._lock = threading.Lock()
+
+    @property
+    def has_kernel(self):
+        return self.kernel.has_kernel
+
+    def _on_kernel(self):
+        """Whether this call runs on the kernel; raises a failed compile's error, once."""
+        if self._direct:
+            return True
+        if self.kernel.has_kernel:
+            self._direct = True
+            return True
+        job = self.kernel.job
+        if job is None or job.error is None:
+            return False
+        with self._lock:
+            if self._direct:  # another thread raised it
+                return True
+            self._direct = True
+        self.kernel.forget(job)
+        raise job.failure()
+
+    def _on_numpy(self, arrays, bindings):
+        """The outputs from the NumPy backend; starts the kernel's compile for the
+        types of this call's arguments unless it is queued or done."""
+        kernel = self.kernel
+        if kernel.job is None:
+            kernel.compile_later(kernel.signature(kernel.kernel_arguments(arrays, bindings)[0]))
+        kernel.check_empty_reductions(bindings)
+        kernel.check_indices(arrays, bindings)
+        if self._numpy is None:
+            self._numpy = NumpyProgram(kernel.inputs, self.graph)
+        return _fresh(self._numpy(arrays, bindings))
+
+    def __call__(self, arrays, bindings):
+        if self._direct or self._on_kernel():
+            return self.kernel(arrays, bindings)
+        return self._on_numpy(arrays, bindings)
+
+    def call_floats(self, values):
+        if self._direct or self._on_kernel():
+            return self.kernel.call_floats(values)
+        return self._on_numpy([np.asarray(v) for v in values], {})
+
+    def wait_compiled(self, timeout=None):
+        """As ``NumbaProgram.wait_compiled``; the error of a failed compile is the
+        one the next call would raise."""
+        if not self._on_kernel():
+            kernel = self.kernel
+            job = kernel.job or kernel.compile_later(kernel.declared_signature())
+            if not job.done.wait(timeout):
+                return False
+            self._on_kernel()  # raises the compile's error
+        return self.kernel.wait_compiled(timeout)
+
+
 class Function:
     """A callable made by :func:`function`: checks arguments, runs the backend.
 
     ``f(*args)`` takes arrays in ``inputs`` order or by variable name (any
-    name, ``self`` included).
+    name, ``self`` included). ``f.tiered`` says whether calls run on the NumPy
+    backend until the kernel is compiled (see :func:`function`).
     """
 
-    def __init__(self, inputs, outputs, backend="numba", cache=True):
+    def __init__(self, inputs, outputs, backend="numba", cache=True, tiered=None):
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
+        if tiered not in (None, True, False):
+            raise ValueError(f"tiered must be None (on in an interactive session), True or "
+                             f"False, got {tiered!r}")
         self.single = isinstance(outputs, Expr)
         self.outputs = [outputs] if self.single else list(outputs)
         self.inputs = list(inputs)
@@ -153,16 +267,59 @@ class Function:
         # (count, dtype, rank 0; no sizes or named dimensions to bind) as it is
         self._floats_only = backend == "numba" and all(
             x.dtype == "float64" and not x.shape for x in self.inputs)
+        self.tiered = backend == "numba" and bool(interactive_session() if tiered is None
+                                                  else tiered)
         if backend == "numba":
             from .numba_backend import NumbaProgram  # imports Numba only when needed
             self._program = NumbaProgram(self.inputs, graph, cache=cache)
+            if self.tiered:
+                self._program = TieredProgram(self._program, graph)
         else:
             self._program = NumpyProgram(self.inputs, graph)
 
     @property
     def source(self):
         """The generated Python source that Numba compiled (None for the numpy backend)."""
-        return getattr(self._program, "source", None)
+        kernel = getattr(self._program, "kernel", self._program)
+        return getattr(kernel, "source", None)
+
+    @property
+    def compiled(self):
+        """Whether calls run the compiled kernel now: on the numba backend, True
+        once the kernel is compiled (by the first call, or in the background when
+        tiered); always False on the numpy backend.
+
+        >>> import symgrad as sg
+        >>> x = sg.scalar("x")
+        >>> f = sg.function([x], x * 2.0, backend="numba", cache=False, tiered=False)
+        >>> f.compiled, f(1.5), f.compiled
+        (False, np.float64(3.0), True)
+        """
+        return self.backend == "numba" and self._program.has_kernel
+
+    def wait_compiled(self, timeout=None):
+        """Block until calls run the compiled kernel; True, or False when ``timeout``
+        seconds (None: no limit) passed first. For benchmarks and for code that
+        must not run on the NumPy tier of a tiered function.
+
+        * tiered: waits for the compile the first call started;
+        * before any call (tiered or not): compiles the kernel now, on the
+          background compile thread, for the argument types every call passes
+          (they follow from the inputs' dtypes and ranks), and waits;
+        * not tiered, after a call: True at once (the call compiled it);
+        * numpy backend: True at once (nothing to compile).
+
+        A failed compile raises its error here (as the next call would).
+
+        >>> import symgrad as sg
+        >>> x = sg.vector("x", 3)
+        >>> f = sg.function([x], (x * x).sum(), backend="numpy")
+        >>> f.wait_compiled(), f([1.0, 2.0, 3.0])
+        (True, np.float64(14.0))
+        """
+        if self.backend != "numba":
+            return True
+        return self._program.wait_compiled(timeout)
 
     def _arguments(self, args, kwargs):
         """The checked arrays in ``inputs`` order, and the named dimensions' sizes."""
@@ -206,11 +363,24 @@ class Function:
         return outs[0] if self.single else outs
 
 
-def function(inputs, outputs, backend="numba", cache=True):
+def function(inputs, outputs, backend="numba", cache=True, tiered=None):
     """Compile ``outputs`` (an expression or a list) as a function of ``inputs``.
 
     ``backend="numba"`` (the default) compiles one fused function per graph;
     ``backend="numpy"`` is the reference interpreter.
+
+    ``tiered`` (numba backend): Numba compiles the kernel at the first call,
+    which takes seconds for a model. A tiered function's first call instead
+    queues that compile on one background thread (shared by the process:
+    kernels compile one after another) and every call runs on the numpy
+    backend (same checks and errors, results equal to rounding) until the
+    kernel is compiled; then calls run the kernel. ``f.compiled`` says which
+    tier serves calls now; ``f.wait_compiled()`` waits for the kernel. An
+    error of the background compile is raised by the next call (or
+    ``wait_compiled``), after which calls compile in the caller's thread as
+    without tiers. ``tiered=None`` (default): on in an interactive session
+    (the REPL, ``python -i``, IPython, a Jupyter kernel), off in scripts and
+    tests; ``True``/``False`` force it. Ignored by the numpy backend.
 
     The returned function takes the inputs positionally or by name. Each
     argument (an array, a nested list or a number) is checked before any compiled
@@ -239,39 +409,75 @@ def function(inputs, outputs, backend="numba", cache=True):
     Traceback (most recent call last):
     ...
     TypeError: argument for 'x' (float64, shape (3,)) has dtype int64 and holds 9007199254740993 ...
+
+    Tiered: the first call returns the NumPy backend's result, the kernel
+    compiling meanwhile (``cache=False``: nothing on disk from an earlier run)
+
+    >>> g = sg.function([x], (x * x).sum(), backend="numba", cache=False, tiered=True)
+    >>> g.tiered, g([1.0, 2.0, 3.0]), g.compiled
+    (True, np.float64(14.0), False)
+    >>> g.wait_compiled(), g.compiled, g([1.0, 2.0, 3.0])
+    (True, True, np.float64(14.0))
     """
-    return Function(inputs, outputs, backend=backend, cache=cache)
+    return Function(inputs, outputs, backend=backend, cache=cache, tiered=tiered)
 
 
 class ValueAndGrad:
     """A callable made by :func:`value_and_grad`: returns (cost, gradients)."""
 
-    def __init__(self, cost, wrt, inputs, backend="numba", cache=True):
+    def __init__(self, cost, wrt, inputs, backend="numba", cache=True, tiered=None):
         self.single = isinstance(wrt, Expr)
         grads = grad(cost, wrt)
         grads = [grads] if self.single else grads
-        self._function = Function(inputs, [cost] + grads, backend=backend, cache=cache)
+        self._function = Function(inputs, [cost] + grads, backend=backend, cache=cache,
+                                  tiered=tiered)
 
     @property
     def source(self):
         """The generated Python source that Numba compiled (None for the numpy backend)."""
         return self._function.source
 
+    @property
+    def tiered(self):
+        """Whether calls run on the numpy backend until the kernel is compiled."""
+        return self._function.tiered
+
+    @property
+    def compiled(self):
+        """Whether calls run the compiled kernel now (``Function.compiled``)."""
+        return self._function.compiled
+
+    def wait_compiled(self, timeout=None):
+        """Block until calls run the compiled kernel (``Function.wait_compiled``).
+
+        >>> import symgrad as sg
+        >>> w = sg.vector("w", 2)
+        >>> vg = sg.value_and_grad((w * w).sum(), [w], inputs=[w], backend="numpy")
+        >>> vg.wait_compiled(), vg.compiled
+        (True, False)
+        """
+        return self._function.wait_compiled(timeout)
+
     def __call__(self, /, *args, **kwargs):
         outs = self._function(*args, **kwargs)
         return outs[0], (outs[1] if self.single else outs[1:])
 
 
-def value_and_grad(cost, wrt, inputs, backend="numba", cache=True):
+def value_and_grad(cost, wrt, inputs, backend="numba", cache=True, tiered=None):
     """Compile the cost and its gradients with respect to ``wrt`` in one pass.
+
+    ``backend``, ``cache`` and ``tiered`` are :func:`function`'s.
 
     >>> import symgrad as sg
     >>> w = sg.vector("w", 2)
     >>> vg = sg.value_and_grad((w ** 2).sum(), [w], inputs=[w], backend="numpy")
     >>> vg([1.0, 2.0])
     (np.float64(5.0), [array([2., 4.])])
+    >>> vg = sg.value_and_grad((w ** 2).sum(), [w], inputs=[w], cache=False, tiered=True)
+    >>> vg([1.0, 2.0]), vg.compiled  # the NumPy tier, while the kernel compiles
+    ((np.float64(5.0), [array([2., 4.])]), False)
     """
-    return ValueAndGrad(cost, wrt, inputs, backend=backend, cache=cache)
+    return ValueAndGrad(cost, wrt, inputs, backend=backend, cache=cache, tiered=tiered)
 
 
 def evaluate(expr, values=None, backend="numpy"):

@@ -3,9 +3,17 @@
 One compiled entry point per graph; the generated module lives in the cache
 folder (``$SYMGRAD_CACHE_DIR``, else ``~/.cache/symgrad``) so that a new
 process loads the machine code instead of compiling it again.
+
+Numba compiles the kernel lazily, at the first call, in the caller's thread;
+``NumbaProgram.compile_later`` queues that compile on the process's one
+background compile thread instead (for tiered execution, ``symgrad.function``):
+one thread, so kernels compile one after another, as Numba's global compiler
+lock would make them anyway.
 """
 import functools
 import os
+import queue
+import threading
 
 import numpy as np
 
@@ -31,12 +39,59 @@ def cache_dir():
         os.path.expanduser("~"), ".cache", "symgrad")
 
 
+class CompileJob:
+    """The kernel of ``program`` compiled for ``signature`` on the compile thread;
+    ``done`` is set when it finished, ``error`` is what it raised (or None)."""
+
+    def __init__(self, program, signature):
+        self.program, self.signature = program, signature
+        self.done, self.error, self._traceback = threading.Event(), None, None
+
+    def run(self):
+        try:
+            self.program.compile_for(self.signature)
+        except Exception as e:  # kept for the caller's thread: see failure()
+            if hasattr(e, "add_note"):  # Python 3.11+
+                e.add_note("(raised while compiling the kernel on symgrad's background "
+                           "compile thread)")
+            self.error, self._traceback = e, e.__traceback__
+        finally:
+            self.done.set()
+
+    def failure(self):
+        """The compile's error with its traceback from the compile thread, to raise
+        (again) in a caller's thread; None when it has not failed."""
+        return None if self.error is None else self.error.with_traceback(self._traceback)
+
+
+_jobs = queue.SimpleQueue()
+_worker = None
+_worker_lock = threading.Lock()
+
+
+def _compile_jobs():
+    while True:
+        _jobs.get().run()
+
+
+def _submit(job):
+    """Queue ``job`` on the compile thread, started on first use (and again in a
+    forked child, where the parent's thread does not exist)."""
+    global _worker
+    with _worker_lock:
+        if _worker is None or not _worker.is_alive():
+            _worker = threading.Thread(target=_compile_jobs, name="symgrad-compile", daemon=True)
+            _worker.start()
+    _jobs.put(job)
+
+
 class NumbaProgram:
     """A graph compiled to one Numba function; ``.source`` is the generated code."""
 
     def __init__(self, inputs, outputs, cache=True):
         lowered = lower(inputs, outputs)
         self.inputs = inputs
+        self.job, self._job_lock = None, threading.Lock()  # see compile_later
         compiled = compile_program(lowered.program, cache_dir() if cache else None,
                                    salt=f"symgrad {__version__}")
         self.compiled = compiled
@@ -50,22 +105,105 @@ class NumbaProgram:
     def __call__(self, arrays, bindings):
         """Run with checked ``arrays`` (in inputs order, native byte order, read-only);
         returns fresh output arrays (NumPy scalars for 0-d outputs)."""
+        self.check_empty_reductions(bindings)
+        args, flag = self.kernel_arguments(arrays, bindings)
+        outs = self._run(args)
+        if flag is not None and flag[0] >= 0:
+            raise self.index_error(int(flag[0]), arrays, bindings)
+        return self._boxed(outs)
+
+    def check_empty_reductions(self, bindings):
+        """ShapeError when a max or min would reduce an axis that has size 0 in this call."""
         for node, axis, dim in self.empty_reductions:
             if (bindings[dim] if dim in bindings else resolve_dim(dim, bindings)) == 0:
                 raise ShapeError(f"{node.op.kind} over the empty axis {axis} of "
                                  f"{node.inputs[0].describe()}: the axis has size 0 in this "
                                  f"call, and {node.op.kind} has no value over nothing; pass a "
                                  "non-empty array")
+
+    def kernel_arguments(self, arrays, bindings):
+        """The kernel's arguments for checked ``arrays`` and ``bindings``, and the
+        index-error flag among them (None when the kernel checks no index)."""
         args = [a[()] if a.ndim == 0 else _c_order(a) for a in arrays]
         args += self.constants
+        flag = None
         if self.index_errors:
             flag = np.full(1, -1, np.int64)
             args.append(flag)
         args += [bindings[d] for d in self.dims]
-        outs = self._run(args)
-        if self.index_errors and flag[0] >= 0:
-            raise self._index_error(int(flag[0]), args)
-        return self._boxed(outs)
+        return args, flag
+
+    def signature(self, args):
+        """The Numba types of the kernel arguments ``args``: what the dispatcher
+        compiles an overload for."""
+        return tuple(self.function.typeof_pyval(a) for a in args)
+
+    def declared_signature(self):
+        """The signature of every call, from the inputs' dtypes and ranks alone:
+        the checked arguments always reach the kernel as read-only C-order arrays
+        (NumPy scalars when 0-d) and the sizes as ints."""
+        arrays = []
+        for x in self.inputs:
+            a = np.zeros((1,) * x.ndim, x.dtype)
+            a.flags.writeable = False
+            arrays.append(a)
+        return self.signature(self.kernel_arguments(arrays, {d: 1 for d in self.dims})[0])
+
+    @property
+    def has_kernel(self):
+        """Whether the kernel is compiled (or loaded from the cache), so that a call
+        runs it without compiling."""
+        return bool(self.function.overloads)
+
+    def compile_for(self, signature):
+        """Compile the kernel for ``signature``, or load it from the disk cache,
+        without running it; a damaged cache entry is deleted and compiled again once."""
+        try:
+            self.function.compile(signature)
+            return
+        except Exception as e:
+            if self.compiled.path is None or not is_cache_load_failure(e):
+                raise
+        self.compiled = recompile(self.compiled)
+        self.function = self.compiled.function
+        self.function.compile(signature)
+
+    def compile_later(self, signature):
+        """The ``CompileJob`` compiling the kernel for ``signature`` on the compile
+        thread: the one queued or done before, else a new one (after ``forget``)."""
+        with self._job_lock:
+            if self.job is None:
+                self.job = CompileJob(self, signature)
+                _submit(self.job)
+            return self.job
+
+    def forget(self, job):
+        """Drop the failed ``job``, so that the next ``compile_later`` tries again."""
+        with self._job_lock:
+            if self.job is job:
+                self.job = None
+
+    def wait_compiled(self, timeout=None):
+        """Block until the kernel is compiled: True, or False after ``timeout``
+        seconds. Compiles it on the compile thread for the inputs' declared types
+        if no call has yet; raises the compile's error (and forgets it, so a later
+        wait or call compiles again).
+
+        >>> import symgrad as sg
+        >>> x = sg.scalar("x")
+        >>> p = NumbaProgram([x], [x + 1.0], cache=False)
+        >>> p.has_kernel, p.wait_compiled(), p.has_kernel, p.call_floats((1.0,))
+        (False, True, True, [np.float64(2.0)])
+        """
+        if self.has_kernel:
+            return True
+        job = self.compile_later(self.declared_signature())
+        if not job.done.wait(timeout):
+            return False
+        if job.error is not None:
+            self.forget(job)
+            raise job.failure()
+        return True
 
     def call_floats(self, values):
         """Run with one float (``float`` or ``np.float64``) per input, when every
@@ -115,22 +253,37 @@ class NumbaProgram:
         return lambda outs: [o if scalar is None else scalar(o)
                              for o, scalar in zip(outs, self.scalar_outputs)]
 
-    def _index_error(self, code, args):
-        """The IndexError for the index check ``code`` that the kernel flagged.
+    def index_error(self, code, arrays, bindings):
+        """The IndexError for the index check ``code`` that the kernel flagged, for
+        the checked ``arrays`` and ``bindings`` of the call.
 
         The kernel only records which check failed (raising inside it would
         leak the arrays allocated before the raise); the offending index and
         the limit are found here, from the arguments, on the error path only.
         """
         node, limit = self.index_errors[code]
-        values = [np.asarray(a) for a in args[:len(self.inputs)]]
-        bindings = dict(zip(self.dims, args[len(args) - len(self.dims):]))
         limit = resolve_dim(limit, bindings)
-        indices = np.asarray(NumpyProgram(self.inputs, [node.inputs[1]])(values, bindings)[0])
+        indices = np.asarray(NumpyProgram(self.inputs, [node.inputs[1]])(arrays, bindings)[0])
         bad = indices[(indices < 0) | (indices >= limit)]
         shown = f"index {bad.flat[0]}" if bad.size else "an index"
         return IndexError(f"{shown} is out of range [0, {limit}) in {node.describe()}; "
                           f"indices come from {node.inputs[1].name!r}")
+
+    @functools.cached_property
+    def _indices(self):
+        """A NumPy program computing the indices of each check in ``index_errors``."""
+        return NumpyProgram(self.inputs, [node.inputs[1] for node, _ in self.index_errors])
+
+    def check_indices(self, arrays, bindings):
+        """Raise the IndexError the kernel would, without running it: for code that
+        runs the graph another way (the NumPy tier of ``symgrad.function``)."""
+        if not self.index_errors:
+            return
+        for code, ((node, limit), values) in enumerate(
+                zip(self.index_errors, self._indices(arrays, bindings))):
+            values, limit = np.asarray(values), resolve_dim(limit, bindings)
+            if ((values < 0) | (values >= limit)).any():
+                raise self.index_error(code, arrays, bindings)
 
 
 def _c_order(a):
