@@ -35,7 +35,7 @@ import numba
 import numpy as np
 
 from . import arrays, cache_folder, numba_internals, runtime, vmath
-from .source import ENTRY, LOOP_PREFIX, program_source
+from .source import BLOCK_PREFIX, ENTRY, LOOP_PREFIX, program_source
 
 
 def _hash_files(*modules):
@@ -79,9 +79,9 @@ def _jit(py_func, secret):
 
 
 def _jit_loops(namespace, jit):
-    """Jit the module's loop functions (which its entry point calls) in place."""
+    """Jit the module's loop and block functions (which its entry point calls) in place."""
     for name, value in list(namespace.items()):
-        if name.startswith(LOOP_PREFIX) and isinstance(value, types.FunctionType):
+        if name.startswith((LOOP_PREFIX, BLOCK_PREFIX)) and isinstance(value, types.FunctionType):
             namespace[name] = jit(value)
 
 

@@ -105,10 +105,13 @@ class Copy:
 
 
 @dataclass(frozen=True)
-class Item:
-    """``name = source[0]``: the scalar in a one-element array."""
+class Subarray:
+    """``name = source[index]`` for a tuple of int ``index``: the scalar in a
+    one-element array (``index`` ``(0,)``), or, indexing fewer axes than
+    ``source`` has, a C-contiguous view of the sub-array there."""
     name: str
     source: str
+    index: tuple = (0,)
 
 
 @dataclass(frozen=True)

@@ -25,12 +25,13 @@ import re
 import sympy
 
 from .printer import VECTOR_MATH, NumbaPrinter, formula_lines, instantiate, math_calls
-from .program import Alloc, ArgOneHot, ByValue, CheckBounds, Compute, Copy, Item, Load, Loop, \
-    MatMul, Reshape, Store
+from .program import Alloc, ArgOneHot, ByValue, CheckBounds, Compute, Copy, Load, Loop, \
+    MatMul, Reshape, Store, Subarray
 from .vmath import SIN_COS_LIMIT
 
 ENTRY = "kernel"
-LOOP_PREFIX = "loop"  # the functions the entry point calls (see _Outliner)
+LOOP_PREFIX = "loop"  # the functions the entry point calls (see _Outliner) ...
+BLOCK_PREFIX = "block"  # ... for loops, and for runs of statements
 # SymPy's cse and printing once per distinct formula, not once per node (a
 # 300-op chain repeats a dozen formulas: 0.35 s printing them each time)
 _formula_lines = functools.lru_cache(maxsize=8192)(formula_lines)
@@ -365,53 +366,129 @@ def _arg_one_hot(w, indent, st):
 
 
 _NAME = re.compile(r"(?<![\w.])[A-Za-z_]\w*")
+# what canonical names rename: names, and the constant offsets of subscripts
+# (``x[nonneg(64 + i1)]``: the columns of one gate of an LSTM, one window of a
+# convolution), which become parameters of the function too
+_TOKEN = re.compile(_NAME.pattern + r"|(?<=nonneg\()\d+(?= \+ )")
 _NOT_RENAMED = frozenset(keyword.kwlist) | frozenset(dir(builtins))
 
 
 class _Outliner:
-    """Repeated loop nests and products as functions of their own, one per
-    distinct text.
+    """Repeated loop nests and products, and repeated runs of statements, as
+    functions of their own, one per distinct text.
 
     Numba's and LLVM's time grows faster than linearly in the size of one
     function (a 485-node gradient graph printed as one function: 40 s), and
-    the loops of a model repeat (the steps of an RNN, the layers of an MLP).
-    A step is printed with canonical names (``a0, a1, ...`` for the kernel's
-    arrays and sizes it uses, ``l0, l1, ...`` for its own), so that repeats
-    print the same function, which is compiled once; the kernel calls it with
-    its own names. A step that occurs once stays inline: a function of its
-    own costs a compile pipeline (~0.1 s) and saves nothing.
+    grows with every statement of the entry point (a call or an allocation
+    there costs 5-10 ms to compile); the loops of a model repeat (the steps
+    of an RNN, the layers of an MLP). A step is printed with canonical names
+    (``a0, a1, ...`` for the kernel's arrays and sizes it uses, ``l0, l1,
+    ...`` for its own), so that repeats print the same function, which is
+    compiled once; the kernel calls it with its own names. A step that
+    occurs once stays inline: a function of its own costs a compile pipeline
+    (~0.1 s) and saves nothing. Then runs of statements that repeat back to
+    back (an unrolled RNN's forward step, its backward step, an MLP's layers)
+    become functions too (see ``blocks``), so that the entry point grows by
+    one call per repeat, not by the statements of each.
     """
 
     def __init__(self, outer, imported):
         self.outer = outer                  # names the kernel defines (its parameters, arrays)
-        self.fixed = _NOT_RENAMED | imported
+        self.fixed = set(_NOT_RENAMED | imported)
         self.functions = {}                 # canonical text -> (function name, parameter count)
 
-    def canonical(self, lines):
-        """(``lines`` with canonical names, the kernel's names they use, in order)."""
+    def canonical(self, lines, own=frozenset()):
+        """(``lines`` with canonical names, the kernel's names they use in order,
+        the renaming); the kernel's names in ``own`` are defined by the lines."""
         params, rename = [], {}
-        for name in _NAME.findall("\n".join(lines)):
+        for name in _TOKEN.findall("\n".join(lines)):
             if name in rename or name in self.fixed:
                 continue
-            if name in self.outer:
+            if name[0].isdigit() or name in self.outer and name not in own:
                 rename[name] = f"a{len(params)}"
                 params.append(name)
             else:
                 rename[name] = f"l{len(rename) - len(params)}"
-        body = [_NAME.sub(lambda m: rename.get(m.group(0), m.group(0)), line) for line in lines]
-        return "\n".join(body), params
+        body = [_TOKEN.sub(lambda m: rename.get(m.group(0), m.group(0)), line) for line in lines]
+        return "\n".join(body), params, rename
 
-    def call(self, text, params, result=None):
+    def call(self, text, params, result=None, prefix=LOOP_PREFIX):
         """The kernel's line calling the function with body ``text`` (canonical),
         assigning what it returns to ``result``."""
-        name, _ = self.functions.setdefault(text, (f"{LOOP_PREFIX}{len(self.functions)}", len(params)))
+        name, _ = self.functions.setdefault(text, (f"{prefix}{len(self.functions)}", len(params)))
+        self.fixed.add(name)
         call = f"{name}({', '.join(params)})"
         return f"    {call}" if result is None else f"    {result} = {call}"
+
+    def blocks(self, groups, defines, results):
+        """The entry point's lines, from ``groups`` (the lines of each statement;
+        ``defines[k]``: the name statement k defines, or None) with each run of
+        statements that repeats back to back called as one function (which
+        returns the names it defines that later statements or ``results`` use)."""
+        ids, last_use = {}, {}
+        keys = [ids.setdefault(self.canonical(g)[0], len(ids)) for g in groups]
+        for k, g in enumerate(groups):
+            last_use.update(dict.fromkeys(_NAME.findall("\n".join(g)), k))
+        last_use.update(dict.fromkeys(results, len(groups)))
+        lines, i = [], 0
+        while i < len(groups):
+            period, count = _tandem(keys, i)
+            runs = []
+            for start in range(i, i + period * count, period or 1):
+                own = set(filter(None, defines[start:start + period]))
+                text, params, rename = self.canonical(
+                    [line for g in groups[start:start + period] for line in g], own)
+                if runs and text != runs[0][0]:
+                    break
+                used = {rename[d] for d in own if last_use.get(d, -1) >= start + period}
+                runs.append((text, params, rename, used))
+            if len(runs) < 2 or _saved(period, len(runs)) < _LEAST_SAVED:
+                lines.extend(groups[i])
+                i += 1
+                continue
+            returned = sorted(set().union(*(used for *_, used in runs)), key=lambda l: int(l[1:]))
+            text = runs[0][0] + "".join(f"\n    return ({', '.join(returned)}, )" for _ in
+                                         returned[:1])
+            for _, params, rename, _ in runs:
+                inverse = {local: name for name, local in rename.items()}
+                result = ", ".join(inverse[local] for local in returned) + "," if returned else None
+                lines.append(self.call(text, params, result, BLOCK_PREFIX))
+            i += period * len(runs)
+        return lines
 
     def definitions(self):
         """The source of each function, in first-use order."""
         for text, (name, n) in self.functions.items():
             yield f"def {name}({', '.join(f'a{k}' for k in range(n))}):\n{text}\n\n"
+
+
+_LONGEST_BLOCK = 256  # statements
+# a block function costs a compile pipeline (~50 ms): worth it where it takes
+# this many statements (5-10 ms each) out of the entry point
+_LEAST_SAVED = 8
+
+
+def _saved(period, count):
+    """The statements a block of ``period`` statements called ``count`` times
+    takes out of the entry point."""
+    return period * count - count - period
+
+
+def _tandem(keys, i):
+    """(period, count): the run of statements from ``i`` (``keys``: one per
+    statement, equal for statements printed alike) that repeats most back to
+    back, covering the most statements (at least 2 per run; ties: the
+    shortest); (0, 0) if none repeats."""
+    best = (0, 0)
+    for period in range(2, min(_LONGEST_BLOCK, (len(keys) - i) // 2) + 1):
+        if keys[i + period] != keys[i]:
+            continue
+        run, count = keys[i:i + period], 1
+        while keys[i + count * period:i + (count + 1) * period] == run:
+            count += 1
+        if count > 1 and period * count > best[0] * best[1]:
+            best = (period, count)
+    return best
 
 
 @dataclasses.dataclass
@@ -445,8 +522,8 @@ def _steps(program):
                 arrays[st.name] = (arrays[st.source][0], st.shape)
             zeroed.discard(st.source)  # written through the view, maybe
             w.add(1, f"{st.name} = arrays.reshape({st.source}, {_shape(st.shape)})")
-        elif isinstance(st, Item):
-            w.add(1, f"{st.name} = {st.source}[0]")
+        elif isinstance(st, Subarray):
+            w.add(1, f"{st.name} = {st.source}[{', '.join(map(size, st.index))}]")
         elif isinstance(st, Copy):
             w.add(1, f"{st.name} = {st.source}.copy()")
         elif isinstance(st, MatMul):
@@ -484,13 +561,12 @@ def program_source(program):
     outer = set(program.params) | {getattr(st, "name", None) for st in program.statements}
     outliner = _Outliner(outer, imported)
     steps = _steps(program)
-    forms = [outliner.canonical(step.body) if step.body else None for step in steps]
+    forms = [outliner.canonical(step.body)[:2] if step.body else None for step in steps]
     repeats = collections.Counter(text for text, _ in filter(None, forms))
-    lines = [f"def {ENTRY}({', '.join(program.params)}):"]
-    for step, form in zip(steps, forms):
-        if form and (step.outlined or repeats[form[0]] > 1):
-            lines.append(outliner.call(*form, step.result))
-        else:
-            lines.extend(step.lines)
-    lines.append(f"    return ({''.join(r + ', ' for r in program.results)})")
+    groups = [[outliner.call(*form, step.result)] if form and (step.outlined or repeats[form[0]] > 1)
+              else step.lines for step, form in zip(steps, forms)]
+    defines = [getattr(st, "name", None) for st in program.statements]
+    lines = [f"def {ENTRY}({', '.join(program.params)}):",
+             *outliner.blocks(groups, defines, program.results),
+             f"    return ({''.join(r + ', ' for r in program.results)})"]
     return "\n".join([*header, "", "", *outliner.definitions(), *lines]) + "\n"

@@ -8,7 +8,7 @@ with the reductions over that shape that consume them (reductions fused with
 their producer). An input of a different shape, or from another kind of
 kernel, is complete only after that kernel runs, which puts the consumer at a
 later stage; so a loop never waits for its own result and the plan is
-acyclic. Views (reshape, transpose, broadcast) cost nothing and are resolved
+acyclic. Views (reshape, transpose, broadcast, static slices) cost nothing and are resolved
 where they are used.
 """
 from dataclasses import dataclass, field

@@ -3,8 +3,8 @@
 The driver: fused loops come from ``fusion.plan`` and buffers' lifetimes from
 :func:`plan_memory`; each op writes its own part of the program (its
 ``lower`` facet, in ``symgrad/ops``) with the builders here: loop nests,
-loads through views (a transpose or broadcast is folded into the subscripts
-of the loops that read it), stores, bounds checks on indices read from data,
+loads through views (a transpose, broadcast or slice is folded into the
+subscripts of the loops that read it), stores, bounds checks on indices read from data,
 one copy-loop builder for the gather/scatter/slice family, and reductions
 fused into their producer's loop. A fused loop stores an output into the
 buffer of an input that no later step reads, instead of a fresh one.
@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import sympy
 
-from codegen import (Alloc, ByValue, CheckBounds, Compute, Copy, Index, Item, Load, Loop,
-                     Program, Reshape, Store)
+from codegen import (Alloc, ByValue, CheckBounds, Compute, Copy, Index, Load, Loop, Program,
+                     Reshape, Store, Subarray)
 
 from .fusion import FusedLoop, plan
 from .graph import toposort
@@ -224,7 +224,7 @@ class Lowering:
         if node.op.fusion == "view" and node not in self.values:
             inner = node.op.view_index(node, index)
             if inner is not None:
-                return self.access(loop, node.inputs[0], inner)
+                return self.access(loop, node.inputs[0], tuple(map(self.subscript, inner)))
         key = (node, index)
         if key not in loop.loads:
             sym = self.name("v")
@@ -235,6 +235,12 @@ class Lowering:
                 loop.body.append(Load(sym, self.value(node), index))
             loop.loads[key] = sym
         return loop.loads[key]
+
+    def subscript(self, entry):
+        """``entry`` (an Index or ByValue) with its sizes in the program's parameters."""
+        if isinstance(entry, ByValue):
+            return entry
+        return Index(entry.var, self.size(entry.offset), self.size(entry.step))
 
     def read(self, loop, x):
         """``x`` at the loop's position, broadcast against the loop's shape."""
@@ -351,7 +357,7 @@ class Lowering:
             name = self.value(node)
             if node.ndim == 0:
                 results.append(self.name("s"))
-                self.emit(Item(results[-1], name))
+                self.emit(Subarray(results[-1], name))
                 continue
             if name not in self.fresh or name in returned:
                 copy = self.name("b")

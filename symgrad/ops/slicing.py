@@ -5,7 +5,7 @@ from dataclasses import dataclass
 import numpy as np
 import sympy
 
-from codegen import Index
+from codegen import ByValue, Index, Subarray
 
 from ..types import resolve_dim, result_dtype
 from .base import Primitive
@@ -37,10 +37,27 @@ class Slice(Primitive):
     (the axis is dropped) or a ``(start, stop, step)`` triple of resolved bounds."""
     index: tuple
     label = "slice"
+    fusion = "view"
 
     def type(self, inputs):
         (x,) = inputs
         return x.dtype, tuple(_length(k) for k in self.index if not isinstance(k, int))
+
+    def view_index(self, node, index):
+        """The input's subscripts for the slice's ``index`` (None where one is read
+        from data: the slice is then copied first)."""
+        inner, entries = [], iter(index)
+        for k in self.index:
+            if isinstance(k, int):
+                inner.append(Index(None, k))
+                continue
+            start, _, step = k
+            entry = next(entries)
+            if isinstance(entry, ByValue):
+                return None
+            inner.append(Index(entry.var, start + step * entry.offset,
+                               1 if entry.var is None else step * entry.step))
+        return tuple(inner)
 
     def vjp(self, node, k, g):
         return SliceAdd(node.inputs[0].shape, self.index)(g)
@@ -49,10 +66,16 @@ class Slice(Primitive):
         return args[0][_numpy_index(self.index, bindings)]
 
     def lower(self, node, low, loop):
-        name = low.alloc(node)
-        low.copy_loop(node, node.shape, node.inputs[0], _sliced(low, self.index), name,
-                      low.axes(0, node.ndim))
-        return name
+        """Where an array is needed (a product's operand, an output): a view of the
+        input's buffer when the slice is whole sub-arrays (``x[t]``), else a copy."""
+        (x,) = node.inputs
+        ints = [k for k in self.index if isinstance(k, int)]
+        whole = self.index[len(ints):] == tuple((0, d, 1) for d in x.shape[len(ints):])
+        if node.ndim and whole and all(k >= 0 for k in ints):
+            name = low.name("r")
+            low.emit(Subarray(name, low.value(x), tuple(ints)))
+            return name
+        return low.materialise(node)
 
     def index_form(self, node, reader, idx):
         out = iter(idx)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 from sympy import MatrixExpr, OneMatrix
 
+from codegen import Index
 from codegen import Reshape as ReshapeStatement
 
 from ..sympy_algebra import (NoMatrixForm, as_scalar, flatten_index, mat_mul, matrix_shape,
@@ -31,7 +32,13 @@ class Reshape(Primitive):
         return args[0].reshape(tuple(resolve_dim(d, bindings) for d in self.shape))
 
     def view_index(self, node, index):
-        return None  # not a subscript map: read from the reshaped buffer
+        """Where the reshape only adds or drops axes of size 1, the input's
+        subscripts; else None (read from the reshaped buffer)."""
+        x = node.inputs[0]
+        if not _size_one_axes_only(node.shape, x.shape):
+            return None
+        kept = iter(e for e, d in zip(index, node.shape) if d != 1)
+        return tuple(Index(None) if d == 1 else next(kept) for d in x.shape)
 
     def lower(self, node, low, loop):
         name = low.name("r")
@@ -40,9 +47,8 @@ class Reshape(Primitive):
 
     def index_form(self, node, reader, idx):
         x = node.inputs[0]
-        kept = [i for i, d in zip(idx, node.shape) if d != 1]
-        if len(kept) == sum(d != 1 for d in x.shape):  # only size-1 axes change
-            kept = iter(kept)
+        if _size_one_axes_only(node.shape, x.shape):
+            kept = iter(i for i, d in zip(idx, node.shape) if d != 1)
             return reader.at(x, tuple(0 if d == 1 else next(kept) for d in x.shape))
         return reader.at(x, unflatten(flatten_index(idx, node.shape), x.shape))
 
@@ -57,6 +63,11 @@ class Reshape(Primitive):
         if form.shape[::-1] == shape and 1 in shape:
             return transpose_of(form)
         raise NoMatrixForm(f"no matrix form for {node.describe()}")
+
+
+def _size_one_axes_only(shape, other):
+    """Whether ``shape`` is ``other`` with axes of size 1 added or dropped."""
+    return [d for d in shape if d != 1] == [d for d in other if d != 1]
 
 
 def reshape_to(x, shape):
