@@ -320,24 +320,31 @@ def _lookup(tiered):
     return sg.function([E, idx, w], [(E[idx] @ w).sum(), E.max()], tiered=tiered)
 
 
-@pytest.mark.parametrize("bad", [[0, 6], [-1], [2, -3, 9]])
-def test_an_out_of_range_index_raises_the_same_error_in_both_tiers(gates, bad):
-    untiered, tiered = _lookup(False), _lookup(True)
-    gate = gates(tiered)
-    E, w = np.arange(12.0).reshape(6, 2), np.array([1.0, -0.5])
-    assert np.allclose(tiered(E, [1, 5], w), [(E[[1, 5]] @ w).sum(), 11.0])
+BAD_INDICES = [[0, 6], [-1], [2, -3, 9]]
+
+
+def _index_errors(f, E, w):
     messages = []
-    for f in (tiered, untiered):
+    for bad in BAD_INDICES:
         with pytest.raises(IndexError) as info:
             f(E, np.array(bad), w)
         messages.append(str(info.value))
+    return messages
+
+
+def test_an_out_of_range_index_raises_the_same_error_in_both_tiers(gates):
+    untiered, tiered = _lookup(False), _lookup(True)
+    gate = gates(tiered)
+    E, w = np.arange(12.0).reshape(6, 2), np.array([1.0, -0.5])
+    got = tiered(E, [1, 5], w)
+    np.testing.assert_allclose(got, [(E[[1, 5]] @ w).sum(), 11.0], rtol=1e-15)
+    numpy_tier = _index_errors(tiered, E, w)
+    assert not tiered.compiled
     gate.release.set()
     assert tiered.wait_compiled(WAIT)
-    with pytest.raises(IndexError) as info:
-        tiered(E, np.array(bad), w)
-    messages.append(str(info.value))
-    assert messages[0] == messages[1] == messages[2]
-    assert "out of range [0, 6)" in messages[0]
+    assert numpy_tier == _index_errors(tiered, E, w) == _index_errors(untiered, E, w)
+    assert [m.split(" is ")[0] for m in numpy_tier] == ["index 6", "index -1", "index -3"]
+    assert all("out of range [0, 6)" in m for m in numpy_tier)
 
 
 def test_an_empty_max_raises_the_same_error_in_both_tiers(gates):
