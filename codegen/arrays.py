@@ -1,5 +1,6 @@
-"""Array operations for kernels: ``empty``, ``full``, ``reshape`` (a view)
-and ``matmul``, callable from ``@njit`` code only.
+"""Array operations for kernels: ``empty``, ``full``, ``reshape`` (a view),
+``matmul`` and ``writable`` (a read-only input typed as writable), callable
+from ``@njit`` code only.
 
 ``np.dot``, ``np.empty`` / ``np.zeros`` / ``np.full`` and ``.reshape`` under
 ``@njit`` each compile helper functions the first time a process meets an
@@ -62,11 +63,19 @@ def _matmul(a, b):
     return np.dot(a, b)
 
 
-_PUBLIC = {"empty": _empty, "full": _full, "reshape": _reshape, "matmul": _matmul}
+@numba.njit(**_JIT)
+def _writable(value):
+    """``value`` (an array stays read-only: loop functions compile once per mix
+    of read-only flags; the intrinsic relabels it writable)."""
+    return value
+
+
+_PUBLIC = {"empty": _empty, "full": _full, "reshape": _reshape, "matmul": _matmul,
+           "writable": _writable}
 
 
 def __getattr__(name):
-    """``empty``, ``full``, ``reshape`` (or ``view``) or ``matmul``: the
+    """``empty``, ``full``, ``reshape`` (or ``view``), ``matmul`` or ``writable``: the
     intrinsic from ``codegen.numba_internals`` when its features are in use,
     else the public version."""
     name = "reshape" if name == "view" else name

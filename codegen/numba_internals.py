@@ -384,7 +384,7 @@ _imputils = _module("numba.core.imputils")
 
 def array_intrinsic(name):
     """The intrinsic ``codegen.arrays`` uses as ``name`` (empty, full, reshape,
-    matmul), or None when the features it needs are not in use."""
+    matmul, writable), or None when the features it needs are not in use."""
     needs = ("array_intrinsics", "blas_gemm") if name == "matmul" else ("array_intrinsics",)
     return _INTRINSICS[name] if all(map(uses, needs)) else None
 
@@ -528,6 +528,28 @@ def _reshape(typingctx, array, shape):
     return result(array, shape), codegen
 
 
+@intrinsic
+def _writable(typingctx, value):
+    """``value``, an array typed as writable (other values as they are): the
+    same array, relabelled. For a kernel's read-only inputs, which it never
+    writes: loop functions then see one array type, writable, whether an
+    argument comes from the caller or from the kernel's own buffers, and
+    compile once (not once per mix of read-only flags).
+
+    >>> import numpy as np
+    >>> a = np.arange(3.0)
+    >>> a.flags.writeable = False
+    >>> numba.njit(lambda a: _writable(a))(a)
+    array([0., 1., 2.])
+    """
+    result = value.copy(readonly=False) if isinstance(value, types.Array) else value
+
+    def codegen(context, builder, signature, args):
+        return _imputils.impl_ret_borrowed(context, builder, result, args[0])
+
+    return result(value), codegen
+
+
 def _matrix(t, dtype):
     return isinstance(t, types.Array) and t.ndim == 2 and t.layout in "CF" and t.dtype == dtype
 
@@ -575,7 +597,8 @@ def _matmul(typingctx, a, b):
     return result(a, b), codegen
 
 
-_INTRINSICS = {"empty": _empty, "full": _full, "reshape": _reshape, "matmul": _matmul}
+_INTRINSICS = {"empty": _empty, "full": _full, "reshape": _reshape, "matmul": _matmul,
+               "writable": _writable}
 _PROBES = {"kernel_cache": _kernel_cache_class, "fast_cache_load": _probe_fast_cache_load,
            "entry_point": _probe_entry_point, "array_intrinsics": _probe_array_intrinsics,
            "blas_gemm": _probe_blas_gemm}

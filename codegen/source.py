@@ -417,7 +417,8 @@ class _Outliner:
         assigning what it returns to ``result``."""
         name, _ = self.functions.setdefault(text, (f"{prefix}{len(self.functions)}", len(params)))
         self.fixed.add(name)
-        call = f"{name}({', '.join(params)})"
+        # an offset passed as a constant would be typed as that literal: a compile per value
+        call = f"{name}({', '.join(f'np.intp({p})' if p[0].isdigit() else p for p in params)})"
         return f"    {call}" if result is None else f"    {result} = {call}"
 
     def blocks(self, groups, defines, results):
@@ -566,7 +567,10 @@ def program_source(program):
     groups = [[outliner.call(*form, step.result)] if form and (step.outlined or repeats[form[0]] > 1)
               else step.lines for step, form in zip(steps, forms)]
     defines = [getattr(st, "name", None) for st in program.statements]
-    lines = [f"def {ENTRY}({', '.join(program.params)}):",
+    # the caller's arrays come read-only; typed writable (the kernel never writes
+    # them), a loop function sees one type for them and its own buffers
+    lines = [f"def {ENTRY}({', '.join(p + '_' for p in program.params)}):",
+             *(f"    {p} = arrays.writable({p}_)" for p in program.params),
              *outliner.blocks(groups, defines, program.results),
              f"    return ({''.join(r + ', ' for r in program.results)})"]
     return "\n".join([*header, "", "", *outliner.definitions(), *lines]) + "\n"

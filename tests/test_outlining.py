@@ -1,0 +1,228 @@
+"""Issue 13: compile time grows with the distinct kernels of a model, not with
+its unrolled steps or layers. The generated module calls one function per
+distinct loop nest (constant subscript offsets are its arguments) and one per
+run of statements that repeats back to back; slices and size-1 reshapes are
+read through, not copied. Checked on the printed source (no compile) and on
+values against the NumPy backend and hand-written NumPy."""
+import re
+
+import numpy as np
+import pytest
+import sympy
+
+import symgrad as sg
+from codegen import Alloc, Compute, Index, Load, Loop, Program, Store, Subarray, compile_program, \
+    program_source
+from symgrad.function import Function
+from symgrad.lowering import lower
+
+t0 = sympy.Symbol("t0", real=True)
+
+
+def lstm(steps, hidden=4, inputs=3, batch=2):
+    """The zoo's LSTM (benchmarks/zoo.py, Z1) at toy sizes: (cost, params, inputs)."""
+    x = sg.tensor("x", (steps, batch, inputs))
+    h0, c0 = sg.matrix("h0", batch, hidden), sg.matrix("c0", batch, hidden)
+    Wx, Wh = sg.matrix("Wx", inputs, 4 * hidden), sg.matrix("Wh", hidden, 4 * hidden)
+    b = sg.vector("b", 4 * hidden)
+    h, c = h0, c0
+    for t in range(steps):
+        z = x[t] @ Wx + h @ Wh + b
+        i, f, o = (sg.sigmoid(z[:, k * hidden:(k + 1) * hidden]) for k in range(3))
+        g = sg.tanh(z[:, 3 * hidden:])
+        c = f * c + i * g
+        h = o * sg.tanh(c)
+    return h.sum(), [Wx, Wh, b], [x, h0, c0, Wx, Wh, b]
+
+
+def lstm_source(steps):
+    """The generated module of the LSTM's cost and gradients (lowered, printed, not compiled)."""
+    cost, params, inputs = lstm(steps)
+    return program_source(lower(inputs, [cost] + sg.grad(cost, params)).program)
+
+
+def functions(source):
+    """{name: body} of the module's functions other than the entry point."""
+    parts = re.split(r"^def ", source, flags=re.M)[1:]
+    bodies = {}
+    for part in parts:
+        name, rest = part.split("(", 1)
+        if name != "kernel":
+            bodies[name] = rest.split(":\n", 1)[1].strip()
+    return bodies
+
+
+def entry_lines(source):
+    return source[source.index("def kernel("):].count("\n")
+
+
+# ------------------------------------------------------------------- the printed module
+
+def test_unrolled_steps_share_their_functions():
+    sources = {steps: lstm_source(steps) for steps in (8, 16, 32)}
+    bodies = {steps: sorted(functions(s).values()) for steps, s in sources.items()}
+    # the same distinct functions, whatever the number of steps (at 4 toy steps
+    # the gradient sums are scheduled between the steps, which breaks the runs)
+    assert bodies[8] == bodies[16] == bodies[32]
+    assert sum(name.startswith("block") for name in functions(sources[8])) == 2
+    # the entry point grows by a few lines per step (x[t] @ Wx, a forward and a
+    # backward block call), not by each step's ~30 statements
+    per_step = (entry_lines(sources[32]) - entry_lines(sources[16])) / 16
+    assert per_step <= 8, per_step
+
+
+def test_gate_slices_are_read_in_place_and_x_t_is_a_view():
+    source = lstm_source(3)
+    # x[t] feeds a product: a sub-array view of the input, never a copy loop
+    assert re.search(r"= x0\[2\]$", source, flags=re.M)
+    assert not re.search(r"x0\[nonneg", source)
+    # the four gates read their columns of z where the product put them: no
+    # copy of a gate's columns into a buffer of its own before the fused loop
+    (step,) = [b for name, b in functions(source).items() if "vtanh" in b and "vexp" in b]
+    columns = set(re.findall(r"nonneg\((a\d+) \+ l\d+\)", step)) | \
+        set(re.findall(r"nonneg\((\d+) \+ l\d+\)", step))
+    assert len(columns) >= 3, step
+
+
+def test_offsets_are_arguments_of_one_copy_function():
+    """y[4k + i] = x[k + i] for k = 1, 2, 3: three copy loops that differ only in
+    their offsets print one function, called with each loop's offsets."""
+    n = 4
+    statements = [Alloc("y", "float64", (4 * n,), 0)]
+    for k in (1, 2, 3):
+        body = (Load("a", "x0", (Index(0, offset=k),)), Store("y", (Index(0, offset=n * k),), "a"))
+        statements.append(Loop((n,), body))
+    program = Program(("x0",), tuple(statements), ("y",))
+    source = program_source(program)
+    assert len(functions(source)) == 1, source
+    assert source.count("loop0(") == 4  # its definition and three calls
+    (y,) = compile_program(program).function(np.arange(7.0))
+    np.testing.assert_array_equal(y, np.concatenate([np.zeros(n)] + [np.arange(7.0)[k:k + n]
+                                                                     for k in (1, 2, 3)]))
+
+
+def test_a_block_returns_what_any_repeat_needs_later():
+    """Four repeats of (alloc, loop): y_k = 2 y_{k-1} + 1; the results use y1
+    and y3, so every call returns both statements' arrays (the union)."""
+    n = sympy.Symbol("n0", integer=True)
+    statements, previous = [], "x0"
+    for k in range(6):
+        name = f"b{k}"
+        body = (Load("a", previous, (Index(0),)),
+                Compute("c", sympy.Lambda((t0,), 2 * t0 + 1), ("a",), "float64"),
+                Store(name, (Index(0),), "c"))
+        statements += [Alloc(name, "float64", (n,)), Loop((n,), body),
+                       Alloc(name + "s", "float64", (n,)),
+                       Loop((n,), (Load("a", name, (Index(0),)), Store(name + "s", (Index(0),), "a")))]
+        previous = name
+    program = Program(("x0", "n0"), tuple(statements), ("b1", "b3s", "b5"))
+    source = program_source(program)
+    assert "block" in source, source
+    x = np.array([0.0, 1.0, -2.0])
+    b1, b3s, b5 = compile_program(program).function(x, 3)
+    expected = [x]
+    for _ in range(6):
+        expected.append(2 * expected[-1] + 1)
+    np.testing.assert_array_equal(b1, expected[2])
+    np.testing.assert_array_equal(b3s, expected[4])
+    np.testing.assert_array_equal(b5, expected[6])
+
+
+def test_subarray_statement_is_a_view_of_leading_axes():
+    n = sympy.Symbol("n0", integer=True)
+    body = (Load("a", "r", (Index(0), Index(1))), Store("y", (Index(0), Index(1)), "a"))
+    program = Program(("x0",), (Subarray("r", "x0", (1,)), Alloc("y", "float64", (2, 3)),
+                                Loop((2, 3), body)), ("y",))
+    assert "r = x0[1]" in program_source(program)
+    x = np.arange(12.0).reshape(2, 2, 3)
+    (y,) = compile_program(program).function(x)
+    np.testing.assert_array_equal(y, x[1])
+    del n
+
+
+# ------------------------------------------------------------------- values
+
+@pytest.fixture(scope="module")
+def lstm_functions():
+    cost, params, inputs = lstm(5)
+    both = {backend: Function(inputs, [cost] + sg.grad(cost, params), backend=backend)
+            for backend in ("numpy", "numba")}
+    return both
+
+
+def _lstm_by_hand(x, h0, c0, Wx, Wh, b, hidden=4):
+    def sigmoid(v):
+        return 1 / (1 + np.exp(-v))
+    hs, cs, caches = [h0], [c0], []
+    for t in range(x.shape[0]):
+        z = x[t] @ Wx + hs[-1] @ Wh + b
+        i, f, o = (sigmoid(z[:, k * hidden:(k + 1) * hidden]) for k in range(3))
+        g = np.tanh(z[:, 3 * hidden:])
+        cs.append(f * cs[-1] + i * g)
+        hs.append(o * np.tanh(cs[-1]))
+        caches.append((i, f, o, g))
+    dWx, dWh, db = np.zeros_like(Wx), np.zeros_like(Wh), np.zeros_like(b)
+    dh, dc = np.ones_like(h0), np.zeros_like(c0)
+    for t in reversed(range(x.shape[0])):
+        i, f, o, g = caches[t]
+        tc = np.tanh(cs[t + 1])
+        do = dh * tc
+        dc = dc + dh * o * (1 - tc ** 2)
+        di, df, dg = dc * g, dc * cs[t], dc * i
+        dz = np.concatenate([di * i * (1 - i), df * f * (1 - f), do * o * (1 - o),
+                             dg * (1 - g ** 2)], axis=1)
+        dWx += x[t].T @ dz
+        dWh += hs[t].T @ dz
+        db += dz.sum(0)
+        dh, dc = dz @ Wh.T, dc * f
+    return hs[-1].sum(), [dWx, dWh, db]
+
+
+def test_outlined_lstm_matches_numpy_backend_and_by_hand(lstm_functions):
+    rng = np.random.default_rng(5)
+    args = [rng.normal(size=(5, 2, 3)), rng.normal(size=(2, 4)), rng.normal(size=(2, 4)),
+            rng.normal(0, 0.5, (3, 16)), rng.normal(0, 0.5, (4, 16)), rng.normal(0, 0.5, 16)]
+    kept = [a.copy() for a in args]
+    numba_out = lstm_functions["numba"](*args)
+    numpy_out = lstm_functions["numpy"](*args)
+    cost, grads = _lstm_by_hand(*args)
+    for got, ref in zip(numba_out, numpy_out):
+        np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(numba_out[0], cost, rtol=1e-12)
+    for got, ref in zip(numba_out[1:], grads):
+        np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-12)
+    for a, b in zip(args, kept):  # the views of x never write into the caller's array
+        np.testing.assert_array_equal(a, b)
+    assert "block" in lstm_functions["numba"].source
+
+
+def test_conv_windows_are_read_through_slices_and_reshapes():
+    x, W = sg.tensor("x", (2, 3, 9)), sg.tensor("W", (4, 3, 3))
+    windows = sg.stack([x[:, :, k:k + 7] for k in range(3)], 0)
+    y = sg.tanh(sg.einsum("kbcl,ock->bol", windows, W)).sum()
+    outputs = [y] + sg.grad(y, [W])
+    source = program_source(lower([x, W], outputs).program)
+    # stacking copies each window once, straight from x (no copy of the slice
+    # first, no reshaped buffer); the windows at offsets 1 and 2 share a function
+    assert "arrays.reshape(" not in source and len(functions(source)) == 1, source
+    assert source.count("x0[") == 1 and source.count("loop0(x0, np.intp(") == 2, source
+    rng = np.random.default_rng(0)
+    xv, Wv = rng.normal(size=(2, 3, 9)), rng.normal(size=(4, 3, 3))
+    numba_y, numba_g = Function([x, W], outputs, backend="numba")(xv, Wv)
+    wins = np.stack([xv[:, :, k:k + 7] for k in range(3)], 0)
+    t = np.tanh(np.einsum("kbcl,ock->bol", wins, Wv))
+    np.testing.assert_allclose(numba_y, t.sum(), rtol=1e-12)
+    np.testing.assert_allclose(numba_g, np.einsum("bol,kbcl->ock", 1 - t ** 2, wins),
+                               rtol=1e-10)
+
+
+def test_reshape_between_equal_ranks_is_not_read_as_the_identity():
+    W = sg.matrix("W", 2, 3)
+    form = sg.reshape(W, (3, 2)).to_sympy()
+    values = np.arange(6.0).reshape(2, 3)
+    i, j = form.variables
+    got = np.array([[float(form.expr.subs({i: a, j: b}).replace(
+        lambda e: isinstance(e, sympy.Indexed), lambda e: values[int(e.indices[0]),
+                                                                  int(e.indices[1])]))
+                     for b in range(2)] for a in range(3)])
+    np.testing.assert_array_equal(got, values.reshape(3, 2))
