@@ -27,7 +27,7 @@ from sympy.printing.pretty.stringpict import prettyForm, stringPict
 from .graph import Expr
 from .ops import Input, Leaf
 from .sympy_algebra import NoMatrixForm, negative_of, shared_evaluation, symbol_for
-from .sympy_form import sympy_form, user_names
+from .sympy_form import size, sympy_form, tree_size, user_names, uses_below
 
 
 # ---------------------------------------------------------------- printers
@@ -125,30 +125,6 @@ def latex_text(name):
     return "".join(_LATEX_ESCAPES.get(c, c) for c in visible)
 
 
-def _tree_size(e, sizes):
-    """The number of nodes of ``e`` written out as a tree (what
-    ``sympy.preorder_traversal`` counts), each distinct subexpression visited
-    once; ``sizes`` {id: size} is kept between calls on parts of one expression."""
-    stack = [e]
-    while stack:
-        node = stack[-1]
-        if id(node) in sizes:
-            stack.pop()
-            continue
-        args = node.args if isinstance(node, sympy.Basic) else ()
-        pending = [a for a in args if id(a) not in sizes]
-        if pending:
-            stack.extend(pending)
-            continue
-        stack.pop()
-        sizes[id(node)] = 1 + sum(sizes[id(a)] for a in args)
-    return sizes[id(e)]
-
-
-def _size(e):
-    return _tree_size(e, {})
-
-
 def readable(e):
     """``e`` rearranged for reading (same value): sums with positive terms first,
     Hadamard products with their simplest factors first."""
@@ -174,7 +150,7 @@ class _Rearrangement:
                 t.as_coeff_mmul()[0]).could_extract_minus_sign())
             return MatAdd(*terms, evaluate=False)
         if isinstance(e, HadamardProduct):
-            factors = sorted(map(self.of, e.args), key=lambda f: _tree_size(f, self.sizes))
+            factors = sorted(map(self.of, e.args), key=lambda f: tree_size(f, self.sizes))
             return HadamardProduct(*factors, evaluate=False)
         if isinstance(e, (MatrixExpr, sympy.Expr)) and not isinstance(e, sympy.MatrixSymbol):
             args = [self.of(a) for a in e.args]
@@ -227,35 +203,6 @@ def _roots(exprs):
     return [(e._name, e) for e in exprs]
 
 
-def _effective_inputs(node):
-    """The inputs a node's value depends on (an elementwise formula may ignore some)."""
-    return node.op.used_inputs(node)
-
-
-def _walk(roots):
-    """Topological order of the nodes below ``roots`` and the number of uses of
-    each (an edge from a user, or being a root)."""
-    order, uses, seen = [], {}, set()
-    for root in roots:
-        uses[root] = uses.get(root, 0) + 1
-        if root in seen:
-            continue
-        seen.add(root)
-        stack = [(root, iter(_effective_inputs(root)))]
-        while stack:
-            node, todo = stack[-1]
-            for x in todo:
-                uses[x] = uses.get(x, 0) + 1
-                if x not in seen:
-                    seen.add(x)
-                    stack.append((x, iter(_effective_inputs(x))))
-                    break
-            else:
-                stack.pop()
-                order.append(node)
-    return order, uses
-
-
 def _is_leaf(node):
     return isinstance(node.op, Leaf)
 
@@ -281,7 +228,7 @@ def definitions(exprs, names=None, share=True):
     roots = _roots(exprs)
     labels = {e: label for label, e in roots}
     stops = {**user_names(list(labels)), **(names or {})}
-    order, uses = _walk(list(labels))
+    order, uses = uses_below(list(labels))
     if share:
         taken = {n.op.name for n in order if isinstance(n.op, Input)} | set(stops.values())
         shared = [n for n in order if uses[n] >= 2 and n not in stops and not _is_leaf(n)]
@@ -310,7 +257,7 @@ def _name_shared(shared, stops, taken):
     there are several; names in ``taken`` are avoided."""
     chosen = []
     for node in shared:
-        if _size(sympy_form(node, {**stops, **dict.fromkeys(chosen, "_")})) > 4:
+        if size(sympy_form(node, {**stops, **dict.fromkeys(chosen, "_")})) > 4:
             chosen.append(node)
     bases = {n: "delta" if n.op.is_derivative else "v" for n in chosen}
     out, taken = {}, set(taken)

@@ -458,6 +458,107 @@ def uniform_value(form):
     return form
 
 
+class Where(sympy.Basic):
+    """``Where(body, (v, form_v), (w, form_w), ...)``: ``body`` in which each
+    defined symbol stands for its form (a later form may use earlier symbols).
+    This is how ``to_sympy`` writes a node that several others use once, as
+    ``sg.pretty`` gives it a line of its own; ``.doit()`` writes the symbols out.
+
+    A symbol is a ``Symbol`` (0-d), a ``MatrixSymbol`` (vector or matrix; in
+    an indexed form ``v[i, j]``) or an ``IndexedBase`` (higher rank); its form
+    is a scalar or matrix expression, or ``Lambda((i, ...), element)``.
+
+    >>> import sympy
+    >>> x, v = sympy.Symbol("x"), sympy.Symbol("v")
+    >>> e = Where(v * sympy.sin(v), (v, x**2 + 1))
+    >>> e.free_symbols
+    {x}
+    >>> e.doit()
+    (x**2 + 1)*sin(x**2 + 1)
+    """
+
+    def __new__(cls, body, *definitions):
+        return sympy.Basic.__new__(cls, body, *(sympy.Tuple(s, f) for s, f in definitions))
+
+    @property
+    def body(self):
+        return self.args[0]
+
+    @property
+    def definitions(self):
+        return [tuple(d) for d in self.args[1:]]
+
+    @property
+    def free_symbols(self):
+        defined = {label_of(s) for s, _ in self.definitions}
+        found = self.body.free_symbols.union(*(f.free_symbols for _, f in self.definitions))
+        return {s for s in found if label_of(s) not in defined}
+
+    def doit(self, **hints):
+        values = {}
+        for symbol, form in self.definitions:
+            values[label_of(symbol)] = _fresh_bound(_written_out(form, values))
+        body = _written_out(self.body, values)
+        return body.doit(**hints) if hints.get("deep", True) else body
+
+
+def label_of(s):
+    """The name a symbol, matrix symbol, indexed base or indexed element stands
+    for (None for other expressions)."""
+    if isinstance(s, sympy.Indexed):
+        s = s.base
+    if isinstance(s, sympy.IndexedBase):
+        s = s.label
+    return getattr(s, "name", None)
+
+
+def _fresh_bound(form):
+    """``form`` with the indices its sums and reductions bind made Dummies, so
+    that writing it out where those names are in use captures nothing."""
+    bound = {lim[0] for e in sympy.preorder_traversal(form) if isinstance(e, (sympy.Sum, Reduction))
+             for lim in (e.limits if isinstance(e, sympy.Sum) else e.args[1:])}
+    return form.xreplace({s: sympy.Dummy(s.name, integer=True) for s in bound})
+
+
+def _written_out(e, values):
+    """``e`` with the symbols named in ``values`` {name: form} replaced by their forms."""
+    def value(a):
+        form = values.get(label_of(a)) if isinstance(a, (sympy.Symbol, MatrixSymbol,
+                                                       sympy.Indexed)) else None
+        if form is None:
+            return None
+        if isinstance(a, sympy.Indexed):
+            if isinstance(form, sympy.Lambda):
+                return form(*a.indices)
+            return form[a.indices if len(a.indices) == 2 else (a.indices[0], 0)]
+        if isinstance(a, MatrixSymbol) and isinstance(form, sympy.Lambda):
+            i, j = sympy.Dummy("i", integer=True), sympy.Dummy("j", integer=True)
+            return sympy.FunctionMatrix(*a.shape, sympy.Lambda((i, j), form(*(i, j)[:len(
+                form.variables)])))
+        return form
+
+    done = {}
+    stack = [e]
+    while stack:
+        node = stack[-1]
+        if node in done:
+            stack.pop()
+            continue
+        replaced = value(node)
+        if replaced is not None:
+            done[node] = replaced
+            stack.pop()
+            continue
+        pending = [a for a in node.args if isinstance(a, sympy.Basic) and a not in done]
+        if pending:
+            stack.extend(pending)
+            continue
+        stack.pop()
+        args = [done.get(a, a) for a in node.args]
+        done[node] = node.func(*args) if any(a is not b for a, b in zip(args, node.args)) else node
+    return done[e]
+
+
 class Reduction(sympy.Function):
     """``max(body, (k, 0, n - 1), ...)``: the max (min, first argmax, first
     argmin) of ``body`` over the index limits; ``.doit()`` evaluates it once

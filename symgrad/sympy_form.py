@@ -18,7 +18,9 @@ Three forms, tried in this order:
 Each op gives its own readings (its ``matrix_form`` and ``index_form``
 facets, in ``symgrad/ops``); this module walks the graph. Named nodes
 (``h.name = "h"``, or the ``names`` mapping) stay symbols, so a large graph
-reads as a few definitions (see ``printing.py``). The zero-upstream guard
+reads as a few definitions (see ``printing.py``); so do, in ``to_sympy``,
+the nodes that several others use when writing them out everywhere would be
+large (``Where``, :func:`shared_form`): the result stays linear in the graph. The zero-upstream guard
 that derived gradients carry (derivatives.py) is dropped: it changes no value
 where the formula is finite.
 """
@@ -30,8 +32,9 @@ from sympy import MatrixExpr, MatrixSymbol
 from sympy.matrices.expressions.matexpr import MatrixElement
 
 from .graph import toposort
-from .ops import Leaf
-from .sympy_algebra import NoMatrixForm, shared_evaluation, symbol_for, uniform_value
+from .ops import Input, Leaf
+from .sympy_algebra import (NoMatrixForm, Where, label_of, shared_evaluation, symbol_for,
+                            uniform_value)
 
 
 class _Indices:
@@ -183,6 +186,134 @@ def sympy_form(root, stops):
         return indexed_form(root, stops)
 
 
+# ---------------------------------------------------------------- shared nodes, written once
+
+def tree_size(e, sizes, stand_for=None):
+    """The number of nodes of ``e`` written out as a tree (what
+    ``sympy.preorder_traversal`` counts), each distinct subexpression visited
+    once; ``sizes`` {id: size} is kept between calls on parts of one expression.
+    With ``stand_for`` {name: size}, a symbol of that name (a matrix symbol, an
+    element ``v[i, j]``) counts as that size: as if written out."""
+    stack = [e]
+    while stack:
+        node = stack[-1]
+        if id(node) in sizes:
+            stack.pop()
+            continue
+        if stand_for and isinstance(node, (sympy.Symbol, MatrixSymbol, sympy.Indexed)) and \
+                label_of(node) in stand_for:
+            sizes[id(node)] = stand_for[label_of(node)]
+            stack.pop()
+            continue
+        args = node.args if isinstance(node, sympy.Basic) else ()
+        pending = [a for a in args if id(a) not in sizes]
+        if pending:
+            stack.extend(pending)
+            continue
+        stack.pop()
+        sizes[id(node)] = 1 + sum(sizes[id(a)] for a in args)
+    return sizes[id(e)]
+
+
+def size(e):
+    return tree_size(e, {})
+
+
+def uses_below(roots, stops=()):
+    """Topological order of the nodes below ``roots`` (not looking past the
+    ``stops`` that are not roots) and the number of uses of each: an edge from
+    a user (through an input its value depends on), or being a root."""
+    order, uses, seen = [], {}, set()
+
+    def inputs(node):
+        return iter(()) if node in stops and node not in roots else iter(node.op.used_inputs(node))
+
+    for root in roots:
+        uses[root] = uses.get(root, 0) + 1
+        if root in seen:
+            continue
+        seen.add(root)
+        stack = [(root, inputs(root))]
+        while stack:
+            node, todo = stack[-1]
+            for x in todo:
+                uses[x] = uses.get(x, 0) + 1
+                if x not in seen:
+                    seen.add(x)
+                    stack.append((x, inputs(x)))
+                    break
+            else:
+                stack.pop()
+                order.append(node)
+    return order, uses
+
+
+def large_shared(order, uses, stops, taken, larger_than):
+    """{node: (name, form)} for the nodes of ``order`` (topological) that
+    several others use and whose form has more than ``larger_than`` parts,
+    with the nodes chosen before as symbols. The names are δ_1, δ_2, ... for
+    nodes made by differentiation (``op.is_derivative``), v_1, v_2, ... for
+    others, avoiding the names in ``taken``."""
+    chosen, counts = {}, {}
+    for node in order:
+        if uses[node] < 2 or node in stops or isinstance(node.op, Leaf):
+            continue
+        stops_below = {**stops, **{n: name for n, (name, _) in chosen.items()}}
+        form = sympy_form(node, stops_below)
+        if size(form) > larger_than:
+            base = "delta" if node.op.is_derivative else "v"
+            while True:
+                counts[base] = counts.get(base, 0) + 1
+                name = f"{base}_{counts[base]}"
+                if name not in taken:
+                    break
+            chosen[node] = (name, form)
+    return chosen
+
+
+def defined_symbol(name, node):
+    """The symbol a definition defines: as ``symbol_for``, an IndexedBase past rank 2."""
+    try:
+        return symbol_for(name, node.shape)
+    except NoMatrixForm:
+        return sympy.IndexedBase(name)
+
+
+def _names_in(order, stops):
+    """The names the graph's symbols use: its inputs, its symbolic sizes, the ``stops``."""
+    return ({n.op.name for n in order if isinstance(n.op, Input)} | set(stops.values())
+            | {str(d) for n in order for d in n.shape if not isinstance(d, int)})
+
+
+# to_sympy writes a node that several others use once (a definition of its
+# own) when its form has more than SHARED_SIZE parts and writing such nodes
+# out would make the result larger than WRITTEN_OUT_SIZE parts: a large graph
+# then reads in a size that grows with the graph, and a small one as before.
+# (Forms much larger than SHARED_SIZE also slow SymPy down: its constructors
+# ask their arguments about their assumptions, walking them.)
+SHARED_SIZE = 40
+WRITTEN_OUT_SIZE = 500
+
+
+@shared_evaluation()
+def shared_form(root, stops):
+    """``sympy_form(root, stops)``, with each node that several others use
+    and whose form is large written once: ``Where(form, (v_1, form_1), ...)``
+    (see SHARED_SIZE)."""
+    order, uses = uses_below([root], stops)
+    chosen = large_shared(order, uses, stops, _names_in(order, stops), SHARED_SIZE)
+    if not chosen:
+        return sympy_form(root, stops)
+    named = {n: name for n, (name, _) in chosen.items()}
+    form = sympy_form(root, {**stops, **named})
+    written = {}
+    for name, line in chosen.values():
+        written[name] = tree_size(line, {}, written)
+    if tree_size(form, {}, written) <= WRITTEN_OUT_SIZE:
+        return sympy_form(root, stops)
+    return Where(form, *[(defined_symbol(name, n), line) for n, (name, line) in chosen.items()])
+
+
 def to_sympy(expr, names=None, expand=False):
     """A SymPy object equal to the expression ``expr``.
 
@@ -192,6 +323,14 @@ def to_sympy(expr, names=None, expand=False):
     written so, else an indexed form ``Lambda((i, ...), element)``.
     Named interior nodes (``h.name = "h"``) and the nodes in ``names``
     ({expr: name}) stay symbols; ``expand=True`` writes everything out.
+
+    When writing out the nodes that several others use would make the result
+    large, those whose form is large are written once, as ``sg.pretty``
+    gives them lines of their own: the result is then ``Where(form, (v_1,
+    form_1), (v_2, form_2), ...)``, in which each symbol (δ_k for a node made
+    by differentiation, v_k for others) stands for its form, which may use
+    the symbols before it. It grows with the graph, not with the number of
+    paths through it; ``.doit()`` writes the symbols out (as ``expand=True``).
 
     >>> import sympy, symgrad as sg
     >>> x, y = sg.scalar("x"), sg.scalar("y")
@@ -210,8 +349,18 @@ def to_sympy(expr, names=None, expand=False):
     InnerProduct(1, HadamardPower(h, 2))
     >>> sg.reshape(W, (-1,)).to_sympy()
     Lambda(i, W[Mod(floor(i/n), m), Mod(i, n)])
+    >>> y = x
+    >>> for _ in range(8):  # y is used twice a step: 2**8 paths from the last y to x
+    ...     y = sg.sin(y) * sg.cos(y)
+    >>> form = y.to_sympy()
+    >>> [symbol for symbol, _ in form.definitions]
+    [v_1]
+    >>> sympy.count_ops(form), sympy.count_ops(form.doit())
+    (92, 765)
+    >>> form.doit() == y.to_sympy(expand=True)
+    True
     """
     stops = {} if expand else user_names([expr])
     stops.update(names or {})
     stops.pop(expr, None)
-    return sympy_form(expr, stops)
+    return sympy_form(expr, stops) if expand else shared_form(expr, stops)
