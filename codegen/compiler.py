@@ -142,11 +142,12 @@ def _disk_cached(cache_dir, key, source):
     return function, path
 
 
-def compile_program(program, cache_dir=None, salt=""):
+def compile_program(program, cache_dir=None, salt="", roll=True):
     """The program compiled; cached on disk in ``cache_dir`` (None: in memory only;
     an unusable folder, or one others can write, warns and compiles in memory).
     The folder is kept under ``$SYMGRAD_CACHE_MAX_MB`` MiB (default 512) by
-    deleting the least recently used entries.
+    deleting the least recently used entries. ``roll=False`` calls each repeat
+    of a block function on a line of its own (``program_source``).
 
     >>> import sympy
     >>> from codegen.program import Alloc, Compute, Index, Load, Loop, Program, Store
@@ -157,7 +158,7 @@ def compile_program(program, cache_dir=None, salt=""):
     >>> compile_program(prog).function(np.arange(3.0), 3)
     (array([0., 1., 4.]),)
     """
-    source = program_source(program)
+    source = program_source(program, roll)
     key = cache_key(source, salt)
     memo_key = (key, cache_dir, numba_internals.public_api_forced())
     if memo_key in _loaded:

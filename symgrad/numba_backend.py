@@ -16,6 +16,7 @@ import queue
 import threading
 
 import numpy as np
+from numba.core.errors import TypingError
 
 from codegen import compile_program
 from codegen.compiler import recompile
@@ -92,8 +93,12 @@ class NumbaProgram:
         lowered = lower(inputs, outputs)
         self.inputs = inputs
         self.job, self._job_lock = None, threading.Lock()  # see compile_later
-        compiled = compile_program(lowered.program, cache_dir() if cache else None,
-                                   salt=f"symgrad {__version__}")
+        folder = cache_dir() if cache else None
+        compiled = compile_program(lowered.program, folder, salt=f"symgrad {__version__}")
+        # where a loop over repeated steps does not type (a step's arguments of
+        # different types), the kernel with every step written out
+        self._unrolled = lambda: compile_program(lowered.program, folder,
+                                                 salt=f"symgrad {__version__}", roll=False)
         self.compiled = compiled
         self.function, self.source = compiled.function, compiled.source
         self.constants, self.dims = lowered.constants, lowered.dims
@@ -162,10 +167,7 @@ class NumbaProgram:
             self.function.compile(signature)
             return
         except Exception as e:
-            if self.compiled.path is None or not is_cache_load_failure(e):
-                raise
-        self.compiled = recompile(self.compiled)
-        self.function = self.compiled.function
+            self._recover(e)
         self.function.compile(signature)
 
     def compile_later(self, signature):
@@ -236,11 +238,22 @@ class NumbaProgram:
         try:
             return self.function(*args)
         except Exception as e:
-            if not retry or self.compiled.path is None or not is_cache_load_failure(e):
+            if not retry:
                 raise
-        self.compiled = recompile(self.compiled)
-        self.function = self.compiled.function
+            self._recover(e)
         return self._run(args, retry=False)
+
+    def _recover(self, error):
+        """After ``error`` compiling or loading the kernel: the kernel again, with
+        its steps written out where a loop over them did not type, or compiled
+        afresh where its cache entry was damaged; else raise ``error``."""
+        if isinstance(error, TypingError) and self._unrolled is not None:
+            self.compiled, self._unrolled = self._unrolled(), None
+        elif self.compiled.path is not None and is_cache_load_failure(error):
+            self.compiled = recompile(self.compiled)
+        else:
+            raise error
+        self.function, self.source = self.compiled.function, self.compiled.source
 
     @functools.cached_property
     def _boxed(self):

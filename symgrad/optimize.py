@@ -16,8 +16,9 @@ the graph in topological order, each node rebuilt from its rewritten inputs:
   time stays linear; not through a Piecewise, which SymPy re-simplifies
   slowly, nor a producer holding a float, which SymPy's canonical forms
   would merge into the consumer's by value: tanh(-2.5 x) is -tanh(2.5 x),
-  and a float sweep would print a kernel per sign), and every formula gets
-  the stability rewrites (``rewrites.stabilise``).
+  and a float sweep would print a kernel per sign); a sum of slice_adds that
+  tile an axis becomes a concatenation; and every formula gets the
+  stability rewrites (``rewrites.stabilise``).
 
 ``grad`` optimizes the cost first without the backend-only steps (patterns
 such as log(sigmoid) must be gone before the backward pass, and the formulas
@@ -36,6 +37,7 @@ from .ops.contraction import contract
 from .formulas import params
 from .ops.elementwise import cast, stabilised
 from .ops.leaves import constant
+from .ops.slicing import Concatenate, SliceAdd
 
 NAMED_SIZE = 256
 """The size assumed for a named dimension when ordering a contraction."""
@@ -166,6 +168,31 @@ def _composed(node, single_use):
     return Elemwise(sympy.Lambda(ps, body), op.fname, op.dtype, op.derivative_of)(*inputs)
 
 
+def _joined(node):
+    """A sum of slice_adds that tile one axis of its shape between them (the
+    gradient of a tensor split into pieces, e.g. an LSTM's four gates) as the
+    concatenation of their operands: no zero-filled buffer per piece to add."""
+    if not (isinstance(node.op, Elemwise) and len(node.inputs) > 1
+            and node.op.formula.expr == sympy.Add(*node.op.formula.variables)
+            and all(isinstance(x.op, SliceAdd) and x.op.shape == node.shape
+                    and x.dtype == node.dtype for x in node.inputs)):
+        return None
+    full = tuple((0, d, 1) for d in node.shape)
+    axes = {a for x in node.inputs for a, k in enumerate(x.op.index) if k != full[a]}
+    if len(axes) != 1:
+        return None
+    (axis,) = axes
+    bounds = [x.op.index[axis] for x in node.inputs]
+    if not all(isinstance(b, tuple) and all(isinstance(v, int) for v in b) for b in bounds):
+        return None  # an int index, or bounds with a named dimension
+    pieces = sorted(zip(bounds, (x.inputs[0] for x in node.inputs)), key=lambda p: p[0])
+    ends = [0] + [stop for (_, stop, _), _ in pieces]
+    if ends[-1] != node.shape[axis] or any(
+            (start, step) != (end, 1) for ((start, _, step), _), end in zip(pieces, ends)):
+        return None
+    return Concatenate(axis)(*(g for _, g in pieces))
+
+
 def _stable(node):
     if isinstance(node.op, Elemwise):
         formula = stabilised(node.op.formula)
@@ -196,7 +223,7 @@ def optimize(outputs, keep=(), for_backend=True):
         lambda n: _graph_rule(n, keep), _pairwise, _folded])
     if for_backend:
         outputs = _rewritten(outputs, keep, lambda single_use: [
-            lambda n: _composed(n, single_use), _stable])
+            lambda n: _composed(n, single_use), _joined, _stable])
     return outputs
 
 

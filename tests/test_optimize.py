@@ -66,3 +66,30 @@ def test_a_rebuilt_node_keeps_the_users_name():
     (out,) = optimize([h * 2.0], for_backend=False)
     (rebuilt,) = [n for n in toposort([out]) if n._name == "h"]
     assert rebuilt.inputs == (x,)
+
+
+def test_gradients_of_slices_that_tile_an_axis_become_one_concatenation():
+    """z split into gates along axis 1: the gradient is the gates' gradients side
+    by side (one concatenation), not one zero-filled array per gate, added."""
+    from symgrad.ops.slicing import Concatenate, SliceAdd
+    z = sg.matrix("z", 3, 8)
+    a, b, c = z[:, :2], z[:, 2:5], z[:, 5:]
+    cost = (sg.tanh(a).sum() * 2 + (sg.sigmoid(b) ** 2).sum() + (c * c * c).sum())
+    (g,) = optimize([sg.grad(cost, z)])
+    kinds = [type(n.op) for n in toposort([g])]
+    assert isinstance(g.op, Concatenate) and SliceAdd not in kinds
+    zv = np.random.default_rng(3).normal(size=(3, 8))
+    s = 1 / (1 + np.exp(-zv[:, 2:5]))
+    expected = np.concatenate([2 * (1 - np.tanh(zv[:, :2]) ** 2), 2 * s * s * (1 - s),
+                               3 * zv[:, 5:] ** 2], axis=1)
+    for backend in ("numpy", "numba"):
+        np.testing.assert_allclose(sg.function([z], sg.grad(cost, z), backend=backend)(zv),
+                                   expected, rtol=1e-12)
+    # pieces that leave a gap stay slice_adds (zeros where no piece is)
+    gap = (sg.tanh(z[:, :2]).sum() + sg.tanh(z[:, 4:]).sum())
+    (g,) = optimize([sg.grad(gap, z)])
+    assert not isinstance(g.op, Concatenate)
+    t = np.tanh(zv)
+    expected = np.concatenate([1 - t[:, :2] ** 2, np.zeros((3, 2)), 1 - t[:, 4:] ** 2], axis=1)
+    np.testing.assert_allclose(sg.function([z], sg.grad(gap, z), backend="numpy")(zv),
+                               expected, rtol=1e-12)

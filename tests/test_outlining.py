@@ -15,6 +15,7 @@ from codegen import Alloc, Compute, Index, Load, Loop, Program, Store, Subarray,
     program_source
 from symgrad.function import Function
 from symgrad.lowering import lower
+from symgrad.optimize import optimize
 
 t0 = sympy.Symbol("t0", real=True)
 
@@ -38,7 +39,7 @@ def lstm(steps, hidden=4, inputs=3, batch=2):
 def lstm_source(steps):
     """The generated module of the LSTM's cost and gradients (lowered, printed, not compiled)."""
     cost, params, inputs = lstm(steps)
-    return program_source(lower(inputs, [cost] + sg.grad(cost, params)).program)
+    return program_source(lower(inputs, optimize([cost] + sg.grad(cost, params))).program)
 
 
 def functions(source):
@@ -61,12 +62,16 @@ def entry_lines(source):
 def test_unrolled_steps_share_their_functions():
     sources = {steps: lstm_source(steps) for steps in (8, 16, 32)}
     bodies = {steps: sorted(functions(s).values()) for steps, s in sources.items()}
-    # the same distinct functions, whatever the number of steps (at 4 toy steps
-    # the gradient sums are scheduled between the steps, which breaks the runs)
-    assert bodies[8] == bodies[16] == bodies[32]
-    assert sum(name.startswith("block") for name in functions(sources[8])) == 2
-    # the entry point grows by a few lines per step (x[t] @ Wx, a forward and a
-    # backward block call), not by each step's ~30 statements
+    # the same distinct functions, whatever the number of steps; below 16 steps
+    # the x[t] @ Wx pairs stay inline (a block for them would not pay)
+    assert bodies[16] == bodies[32]
+    assert set(bodies[8]) < set(bodies[16])
+    assert sum(name.startswith("block") for name in functions(sources[32])) == 3
+    # the forward and backward steps are loops in the entry point, which grows
+    # only by the gradient sums over the steps (a load each, from the list the
+    # loop filled), not by each step's ~30 statements
+    kernel = sources[32][sources[32].index("def kernel("):]
+    assert len(re.findall(r"^    for t\d+ in range\(", kernel, flags=re.M)) == 3
     per_step = (entry_lines(sources[32]) - entry_lines(sources[16])) / 16
     assert per_step <= 8, per_step
 
@@ -194,13 +199,14 @@ def test_outlined_lstm_matches_numpy_backend_and_by_hand(lstm_functions):
     for a, b in zip(args, kept):  # the views of x never write into the caller's array
         np.testing.assert_array_equal(a, b)
     assert "block" in lstm_functions["numba"].source
+    assert "for t" in lstm_functions["numba"].source  # the steps run in a loop
 
 
 def test_conv_windows_are_read_through_slices_and_reshapes():
     x, W = sg.tensor("x", (2, 3, 9)), sg.tensor("W", (4, 3, 3))
     windows = sg.stack([x[:, :, k:k + 7] for k in range(3)], 0)
     y = sg.tanh(sg.einsum("kbcl,ock->bol", windows, W)).sum()
-    outputs = [y] + sg.grad(y, [W])
+    outputs = optimize([y] + sg.grad(y, [W]))
     source = program_source(lower([x, W], outputs).program)
     # stacking copies each window once, straight from x (no copy of the slice
     # first, no reshaped buffer); the windows at offsets 1 and 2 share a function
@@ -226,3 +232,28 @@ def test_reshape_between_equal_ranks_is_not_read_as_the_identity():
                                                                   int(e.indices[1])]))
                      for b in range(2)] for a in range(3)])
     np.testing.assert_array_equal(got, values.reshape(3, 2))
+
+
+def test_a_loop_over_steps_that_does_not_type_falls_back_to_the_steps_written_out(monkeypatch):
+    """Should the loop over repeated steps not type in Numba, the kernel is
+    compiled with each step on a line of its own: same results, no error."""
+    import codegen.source
+
+    rolled = codegen.source._Outliner._rolled
+
+    def broken(self, *args):
+        return rolled(self, *args) + ["    undefined_name_in_the_loop"]
+
+    monkeypatch.setattr(codegen.source._Outliner, "_rolled", broken)
+    cost, params, inputs = lstm(6)
+    f = Function(inputs, [cost] + sg.grad(cost, params), backend="numba", cache=False)
+    assert "undefined_name_in_the_loop" in f.source
+    rng = np.random.default_rng(7)
+    args = [rng.normal(size=(6, 2, 3)), rng.normal(size=(2, 4)), rng.normal(size=(2, 4)),
+            rng.normal(0, 0.5, (3, 16)), rng.normal(0, 0.5, (4, 16)), rng.normal(0, 0.5, 16)]
+    got = f(*args)
+    assert "undefined_name_in_the_loop" not in f.source and "for t" not in f.source
+    cost_by_hand, grads = _lstm_by_hand(*args)
+    np.testing.assert_allclose(got[0], cost_by_hand, rtol=1e-12)
+    for g, ref in zip(got[1:], grads):
+        np.testing.assert_allclose(g, ref, rtol=1e-10, atol=1e-12)
