@@ -35,7 +35,8 @@ import numba
 import numpy as np
 
 from . import arrays, cache_folder, numba_internals, runtime, vmath
-from .source import BLOCK_PREFIX, ENTRY, LOOP_PREFIX, program_source
+from .outline import BLOCK_PREFIX, LOOP_PREFIX
+from .source import ENTRY, program_source
 
 
 def _hash_files(*modules):

@@ -237,14 +237,14 @@ def test_reshape_between_equal_ranks_is_not_read_as_the_identity():
 def test_a_loop_over_steps_that_does_not_type_falls_back_to_the_steps_written_out(monkeypatch):
     """Should the loop over repeated steps not type in Numba, the kernel is
     compiled with each step on a line of its own: same results, no error."""
-    import codegen.source
+    import codegen.outline
 
-    rolled = codegen.source._Outliner._rolled
+    rolled = codegen.outline.Outliner._rolled
 
     def broken(self, *args):
         return rolled(self, *args) + ["    undefined_name_in_the_loop"]
 
-    monkeypatch.setattr(codegen.source._Outliner, "_rolled", broken)
+    monkeypatch.setattr(codegen.outline.Outliner, "_rolled", broken)
     cost, params, inputs = lstm(6)
     f = Function(inputs, [cost] + sg.grad(cost, params), backend="numba", cache=False)
     assert "undefined_name_in_the_loop" in f.source
