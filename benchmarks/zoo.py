@@ -9,11 +9,13 @@ the first times the cold first call (building ``sg.value_and_grad`` on the
 numba backend, compiling and running it once; the clock starts after
 ``import symgrad`` and ``import numba``; also the process's CPU time for it,
 which other processes on a busy machine disturb less), the second the
-warm-cache first call
-in the same way, and then, in that warm process, the median per call, the
-same computation written by hand in NumPy (forward and backward), and the
-largest relative error of the numba results against symgrad's numpy backend
-(and of the hand-written NumPy against it). Peak RSS is each subprocess's
+warm-cache first call in the same way, and then, in that warm process, the
+median per call, the same computation written by hand in NumPy (forward and
+backward), and the largest relative error of the numba results against
+symgrad's numpy backend (and of the hand-written NumPy against it). A third
+process, on another empty cache folder, times the cold first call with
+``tiered=True`` (answered by the NumPy backend while the kernel compiles) and
+the time until ``f.wait_compiled()`` returns. Peak RSS is each subprocess's
 ``ru_maxrss``. A cold compile that exceeds ``--timeout`` is reported as
 "> timeout" and the model's other columns stay empty.
 """
@@ -302,17 +304,23 @@ def _median_call(fn, data, calls):
     return statistics.median(times)
 
 
-def child(model_id, warm, calls):
-    """Run in a fresh subprocess: time the first numba call; when ``warm``, also the
-    per-call medians and the errors. Prints one JSON line."""
+def child(model_id, mode, calls):
+    """Run in a fresh subprocess: time the first numba call (``mode`` "cold" or
+    "warm"; "tiered": the first call with ``tiered=True``, and the time until
+    ``wait_compiled`` returns); when warm, also the per-call medians and the
+    errors. Prints one JSON line."""
     import numba  # noqa: F401 - importing Numba is a per-process cost, not compile time
     import symgrad as sg
     m = ZOO[model_id]()
+    warm, tiered = mode == "warm", mode == "tiered"
     start, cpu = time.perf_counter(), time.process_time()
     cost, wrt, inputs = m.graph()
-    f = sg.value_and_grad(cost, wrt, inputs=inputs, backend="numba")
+    f = sg.value_and_grad(cost, wrt, inputs=inputs, backend="numba", tiered=tiered)
     got = f(*m.data)
     result = {"first": time.perf_counter() - start, "first_cpu": time.process_time() - cpu}
+    if tiered:
+        f.wait_compiled()
+        result["compiled"] = time.perf_counter() - start
     if warm:
         reference = sg.value_and_grad(cost, wrt, inputs=inputs, backend="numpy")(*m.data)
         result["error"] = rel_error(got, reference)
@@ -323,8 +331,8 @@ def child(model_id, warm, calls):
     print(json.dumps(result))
 
 
-def _run_child(model_id, cache_dir, warm, calls, timeout):
-    cmd = [sys.executable, HERE, "--child", model_id, "--calls", str(calls)] + (["--warm"] if warm else [])
+def _run_child(model_id, cache_dir, mode, calls, timeout):
+    cmd = [sys.executable, HERE, "--child", model_id, "--mode", mode, "--calls", str(calls)]
     env = dict(os.environ, SYMGRAD_CACHE_DIR=cache_dir)
     try:
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
@@ -337,14 +345,17 @@ def _run_child(model_id, cache_dir, warm, calls, timeout):
 
 def zoo_row(model_id, timeout, calls):
     """One markdown row for ``model_id`` (cold and warm subprocesses on a new cache dir,
-    removed afterwards)."""
+    a tiered one on another; removed afterwards)."""
     m = ZOO[model_id]()
     with tempfile.TemporaryDirectory(prefix="symgrad-zoo-") as cache:
-        cold = _run_child(model_id, cache, False, calls, timeout)
+        cold = _run_child(model_id, cache, "cold", calls, timeout)
         if cold is None:
-            return f"| {model_id} | {m.title} | > {timeout:.0f} s | – | – | – | – | – | – |"
-        warm = _run_child(model_id, cache, True, calls, timeout)
+            return f"| {model_id} | {m.title} | > {timeout:.0f} s | – | – | – | – | – | – | – |"
+        warm = _run_child(model_id, cache, "warm", calls, timeout)
+    with tempfile.TemporaryDirectory(prefix="symgrad-zoo-") as cache:
+        tiered = _run_child(model_id, cache, "tiered", calls, timeout)
     return (f"| {model_id} | {m.title} | {fmt_time(cold['first'])} ({fmt_time(cold['first_cpu'])}) | "
+            f"{fmt_time(tiered['first'])} / {fmt_time(tiered['compiled'])} | "
             f"{fmt_time(warm['first'])} | "
             f"{fmt_time(warm['per_call'])} | {fmt_time(warm['hand_per_call'])} | "
             f"{warm['per_call'] / warm['hand_per_call']:.2f}× | "
@@ -357,10 +368,11 @@ def zoo_table(only=None, timeout=240.0, calls=30):
     with notes on the machine's load and the peers that are not installed."""
     ids = only or list(ZOO)
     load_before = os.getloadavg()
-    lines = ["| id | model | first call, cold (CPU time) | first call, warm cache | per call (numba) | "
+    lines = ["| id | model | first call, cold (CPU time) | tiered, cold: first call / compiled | "
+             "first call, warm cache | per call (numba) | "
              "NumPy by hand per call | ratio to NumPy | peak RSS MB (cold / warm process) | "
              "max rel. error vs numpy backend (numba / by hand) |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for model_id in ids:
         lines.append(zoo_row(model_id, timeout, calls))
         print(lines[-1], file=sys.stderr, flush=True)
@@ -381,14 +393,14 @@ def zoo_table(only=None, timeout=240.0, calls=30):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--child", help=argparse.SUPPRESS)
-    parser.add_argument("--warm", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--mode", default="cold", help=argparse.SUPPRESS)
     parser.add_argument("--only", nargs="*", choices=list(ZOO))
     parser.add_argument("--timeout", type=float, default=240.0,
                         help="seconds allowed for one cold first call (default 240)")
     parser.add_argument("--calls", type=int, default=30, help="calls timed per median (default 30)")
     args = parser.parse_args()
     if args.child:
-        return child(args.child, args.warm, args.calls)
+        return child(args.child, args.mode, args.calls)
     print(zoo_table(args.only, args.timeout, args.calls))
 
 
