@@ -20,9 +20,9 @@ facets, in ``symgrad/ops``); this module walks the graph. Named nodes
 (``h.name = "h"``, or the ``names`` mapping) stay symbols, so a large graph
 reads as a few definitions (see ``printing.py``); so do, in ``to_sympy``,
 the nodes that several others use when writing them out everywhere would be
-large (``Where``, :func:`shared_form`): the result stays linear in the graph. The zero-upstream guard
-that derived gradients carry (derivatives.py) is dropped: it changes no value
-where the formula is finite.
+large (``Where``, :func:`shared_form`): the result stays linear in the graph.
+The zero-upstream guard that derived gradients carry (derivatives.py) is
+dropped: it changes no value where the formula is finite.
 """
 import itertools
 import string
@@ -276,7 +276,7 @@ def defined_symbol(name, node):
     try:
         return symbol_for(name, node.shape)
     except NoMatrixForm:
-        return sympy.IndexedBase(name)
+        return symbol_for(name, node.shape, indexed=True)
 
 
 def _names_in(order, stops):
