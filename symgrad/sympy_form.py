@@ -171,10 +171,50 @@ def indexed_form(root, stops):
             reader.forms[node] = (idx, _element(matrices[node], idx))
         else:
             reader.read(node)
-    idx, body = reader.forms[root]
+    return _indexed(*reader.forms[root])
+
+
+def _indexed(idx, body):
+    """``Lambda(idx, body)`` (``body`` for 0-d), its indices named i, j, k, ..."""
     form = sympy.Lambda(idx, body) if idx else body
     taken = {s.name for s in form.free_symbols} | set(string.ascii_letters) - set("ijklpqrs")
     return _Indices.rename(form, idx, taken)
+
+
+class _Reading:
+    """The readings of a graph's nodes, each read once, in topological order:
+    its matrix form (where its inputs have one) and its element at fresh
+    indices, as :func:`matrix_form` and :func:`indexed_form` read them; a node
+    read can become a symbol for the nodes read after it (:meth:`symbol`)."""
+
+    def __init__(self):
+        self.matrices, self.reader = {}, _IndexedReader()
+
+    def read(self, node):
+        if all(x in self.matrices for x in node.inputs) and node.ndim <= 2:
+            try:
+                self.matrices[node] = node.op.matrix_form(node, self.matrices)
+            except NoMatrixForm:
+                pass
+        if node in self.matrices and node.inputs:
+            idx = self.reader.indices.fresh(node.ndim)
+            self.reader.forms[node] = (idx, _element(self.matrices[node], idx))
+        else:
+            self.reader.read(node)
+
+    def symbol(self, node, name):
+        self.matrices.pop(node, None)
+        try:
+            self.matrices[node] = symbol_for(name, node.shape)
+        except NoMatrixForm:
+            pass
+        self.reader.leaf(node, symbol_for(name, node.shape, indexed=True))
+
+    def form(self, node):
+        """The node's form: as ``sympy_form`` gives it (up to the names of indices)."""
+        if node in self.matrices:
+            return self.matrices[node]
+        return _indexed(*self.reader.forms[node])
 
 
 @shared_evaluation()
@@ -248,29 +288,6 @@ def uses_below(roots, stops=()):
     return order, uses
 
 
-def large_shared(order, uses, stops, taken, larger_than):
-    """{node: (name, form)} for the nodes of ``order`` (topological) that
-    several others use and whose form has more than ``larger_than`` parts,
-    with the nodes chosen before as symbols. The names are δ_1, δ_2, ... for
-    nodes made by differentiation (``op.is_derivative``), v_1, v_2, ... for
-    others, avoiding the names in ``taken``."""
-    chosen, counts = {}, {}
-    for node in order:
-        if uses[node] < 2 or node in stops or isinstance(node.op, Leaf):
-            continue
-        stops_below = {**stops, **{n: name for n, (name, _) in chosen.items()}}
-        form = sympy_form(node, stops_below)
-        if size(form) > larger_than:
-            base = "delta" if node.op.is_derivative else "v"
-            while True:
-                counts[base] = counts.get(base, 0) + 1
-                name = f"{base}_{counts[base]}"
-                if name not in taken:
-                    break
-            chosen[node] = (name, form)
-    return chosen
-
-
 def defined_symbol(name, node):
     """The symbol a definition defines: as ``symbol_for``, an IndexedBase past rank 2."""
     try:
@@ -299,14 +316,32 @@ WRITTEN_OUT_SIZE = 500
 def shared_form(root, stops):
     """``sympy_form(root, stops)``, with each node that several others use
     and whose form is large written once: ``Where(form, (v_1, form_1), ...)``
-    (see SHARED_SIZE)."""
-    order, uses = uses_below([root], stops)
-    chosen = large_shared(order, uses, stops, _names_in(order, stops), SHARED_SIZE)
+    (see SHARED_SIZE). The names are δ_1, δ_2, ... for nodes made by
+    differentiation (``op.is_derivative``), v_1, v_2, ... for others."""
+    _, uses = uses_below([root], stops)
+    nodes = _nodes_until(root, stops)
+    taken, counts = _names_in(nodes, stops), {}
+    reading, chosen = _Reading(), {}
+    for node in nodes:
+        if node in stops and node is not root:
+            reading.symbol(node, stops[node])
+            continue
+        reading.read(node)
+        if uses.get(node, 0) < 2 or isinstance(node.op, Leaf) or node is root:
+            continue
+        line = reading.form(node)
+        if size(line) > SHARED_SIZE:
+            base = "delta" if node.op.is_derivative else "v"
+            name = f"{base}_{counts.setdefault(base, 1)}"
+            while name in taken:
+                counts[base] += 1
+                name = f"{base}_{counts[base]}"
+            counts[base] += 1
+            chosen[node] = (name, line)
+            reading.symbol(node, name)
     if not chosen:
         return sympy_form(root, stops)
-    named = {n: name for n, (name, _) in chosen.items()}
-    form = sympy_form(root, {**stops, **named})
-    written = {}
+    form, written = reading.form(root), {}
     for name, line in chosen.values():
         written[name] = tree_size(line, {}, written)
     if tree_size(form, {}, written) <= WRITTEN_OUT_SIZE:
