@@ -87,6 +87,8 @@ class Outliner:
             period, count = _tandem(keys, i)
             runs = []
             for start in range(i, i + period * count, period or 1):
+                if _saved(period, count) < _LEAST_SAVED:
+                    break  # not worth a block even if every repeat is alike
                 own = set(filter(None, defines[start:start + period]))
                 text, params, rename = self.canonical(
                     [line for g in groups[start:start + period] for line in g], own)
