@@ -277,3 +277,19 @@ def test_a_loop_over_steps_that_does_not_type_falls_back_to_the_steps_written_ou
     np.testing.assert_allclose(got[0], cost_by_hand, rtol=1e-12)
     for g, ref in zip(got[1:], grads):
         np.testing.assert_allclose(g, ref, rtol=1e-10, atol=1e-12)
+
+
+def test_forty_lstm_steps_run_as_loops_with_the_default_threshold():
+    """End to end at the default block threshold: 40 steps become loops over
+    block functions, and value and gradients match NumPy by hand."""
+    cost, params, inputs = lstm(40)
+    f = Function(inputs, [cost] + sg.grad(cost, params), backend="numba")
+    rng = np.random.default_rng(11)
+    args = [rng.normal(size=(40, 2, 3)), rng.normal(size=(2, 4)), rng.normal(size=(2, 4)),
+            rng.normal(0, 0.3, (3, 16)), rng.normal(0, 0.3, (4, 16)), rng.normal(0, 0.3, 16)]
+    got = f(*args)
+    assert "for t" in f.source and "block" in f.source
+    cost_by_hand, grads = _lstm_by_hand(*args)
+    np.testing.assert_allclose(got[0], cost_by_hand, rtol=1e-12)
+    for g, ref in zip(got[1:], grads):
+        np.testing.assert_allclose(g, ref, rtol=1e-9, atol=1e-12)
