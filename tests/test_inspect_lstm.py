@@ -12,31 +12,15 @@ import sympy
 import symgrad as sg
 from symgrad.sympy_algebra import Where, label_of
 from symgrad.sympy_form import size
+from models import lstm
 from test_inspect_scaling import deadline
-
-
-def lstm(steps, batch=32, hidden=64, inputs=64):
-    """The LSTM of benchmarks/zoo.py (Z1): (cost, parameters, data) with cost
-    the sum of the last hidden state."""
-    x = sg.tensor("x", (steps, batch, inputs))
-    h0, c0 = sg.matrix("h0", batch, hidden), sg.matrix("c0", batch, hidden)
-    Wx, Wh = sg.matrix("Wx", inputs, 4 * hidden), sg.matrix("Wh", hidden, 4 * hidden)
-    b = sg.vector("b", 4 * hidden)
-    h, c = h0, c0
-    for t in range(steps):
-        z = x[t] @ Wx + h @ Wh + b
-        i, f, o = (sg.sigmoid(z[:, k * hidden:(k + 1) * hidden]) for k in range(3))
-        g = sg.tanh(z[:, 3 * hidden:])
-        c = f * c + i * g
-        h = o * sg.tanh(c)
-    return h.sum(), [Wx, Wh, b], [x, h0, c0]
 
 
 # ---------------------------------------------------------------- time and size
 
 def _timed_forms(steps):
     """{label: (seconds, form)} for the cost and its gradient by each parameter."""
-    cost, params, _ = lstm(steps)
+    cost, params, _ = lstm(steps, batch=32, hidden=64, inputs=64)
     out = {}
     for label, e in [("cost", cost)] + [(f"d/d{p.name}", sg.grad(cost, p)) for p in params]:
         start = time.perf_counter()

@@ -17,30 +17,15 @@ from codegen.numba_internals import array_intrinsic
 from symgrad.function import Function
 from symgrad.lowering import lower
 from symgrad.optimize import optimize
+from models import lstm, lstm_by_hand
 
 t0 = sympy.Symbol("t0", real=True)
 
 
-def lstm(steps, hidden=4, inputs=3, batch=2):
-    """The zoo's LSTM (benchmarks/zoo.py, Z1) at toy sizes: (cost, params, inputs)."""
-    x = sg.tensor("x", (steps, batch, inputs))
-    h0, c0 = sg.matrix("h0", batch, hidden), sg.matrix("c0", batch, hidden)
-    Wx, Wh = sg.matrix("Wx", inputs, 4 * hidden), sg.matrix("Wh", hidden, 4 * hidden)
-    b = sg.vector("b", 4 * hidden)
-    h, c = h0, c0
-    for t in range(steps):
-        z = x[t] @ Wx + h @ Wh + b
-        i, f, o = (sg.sigmoid(z[:, k * hidden:(k + 1) * hidden]) for k in range(3))
-        g = sg.tanh(z[:, 3 * hidden:])
-        c = f * c + i * g
-        h = o * sg.tanh(c)
-    return h.sum(), [Wx, Wh, b], [x, h0, c0, Wx, Wh, b]
-
-
 def lstm_source(steps):
     """The generated module of the LSTM's cost and gradients (lowered, printed, not compiled)."""
-    cost, params, inputs = lstm(steps)
-    return program_source(lower(inputs, optimize([cost] + sg.grad(cost, params))).program)
+    cost, params, data = lstm(steps)
+    return program_source(lower(data + params, optimize([cost] + sg.grad(cost, params))).program)
 
 
 def functions(source):
@@ -158,40 +143,13 @@ def test_subarray_statement_is_a_view_of_leading_axes():
 
 @pytest.fixture(scope="module")
 def lstm_functions():
-    cost, params, inputs = lstm(5)
+    cost, params, data = lstm(5)
+    inputs = data + params
     with pytest.MonkeyPatch.context() as patch:
         import codegen.outline
         patch.setattr(codegen.outline, "_LEAST_SAVED", 8)
         return {backend: Function(inputs, [cost] + sg.grad(cost, params), backend=backend)
                 for backend in ("numpy", "numba")}
-
-
-def _lstm_by_hand(x, h0, c0, Wx, Wh, b, hidden=4):
-    def sigmoid(v):
-        return 1 / (1 + np.exp(-v))
-    hs, cs, caches = [h0], [c0], []
-    for t in range(x.shape[0]):
-        z = x[t] @ Wx + hs[-1] @ Wh + b
-        i, f, o = (sigmoid(z[:, k * hidden:(k + 1) * hidden]) for k in range(3))
-        g = np.tanh(z[:, 3 * hidden:])
-        cs.append(f * cs[-1] + i * g)
-        hs.append(o * np.tanh(cs[-1]))
-        caches.append((i, f, o, g))
-    dWx, dWh, db = np.zeros_like(Wx), np.zeros_like(Wh), np.zeros_like(b)
-    dh, dc = np.ones_like(h0), np.zeros_like(c0)
-    for t in reversed(range(x.shape[0])):
-        i, f, o, g = caches[t]
-        tc = np.tanh(cs[t + 1])
-        do = dh * tc
-        dc = dc + dh * o * (1 - tc ** 2)
-        di, df, dg = dc * g, dc * cs[t], dc * i
-        dz = np.concatenate([di * i * (1 - i), df * f * (1 - f), do * o * (1 - o),
-                             dg * (1 - g ** 2)], axis=1)
-        dWx += x[t].T @ dz
-        dWh += hs[t].T @ dz
-        db += dz.sum(0)
-        dh, dc = dz @ Wh.T, dc * f
-    return hs[-1].sum(), [dWx, dWh, db]
 
 
 def test_outlined_lstm_matches_numpy_backend_and_by_hand(lstm_functions):
@@ -201,7 +159,7 @@ def test_outlined_lstm_matches_numpy_backend_and_by_hand(lstm_functions):
     kept = [a.copy() for a in args]
     numba_out = lstm_functions["numba"](*args)
     numpy_out = lstm_functions["numpy"](*args)
-    cost, grads = _lstm_by_hand(*args)
+    cost, grads = lstm_by_hand(*args)
     for got, ref in zip(numba_out, numpy_out):
         np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(numba_out[0], cost, rtol=1e-12)
@@ -265,7 +223,8 @@ def test_a_loop_over_steps_that_does_not_type_falls_back_to_the_steps_written_ou
         return rolled(self, *args) + ["    undefined_name_in_the_loop"]
 
     monkeypatch.setattr(codegen.outline.Outliner, "_rolled", broken)
-    cost, params, inputs = lstm(6)
+    cost, params, data = lstm(6)
+    inputs = data + params
     f = Function(inputs, [cost] + sg.grad(cost, params), backend="numba", cache=False)
     assert "undefined_name_in_the_loop" in f.source
     rng = np.random.default_rng(7)
@@ -273,7 +232,7 @@ def test_a_loop_over_steps_that_does_not_type_falls_back_to_the_steps_written_ou
             rng.normal(0, 0.5, (3, 16)), rng.normal(0, 0.5, (4, 16)), rng.normal(0, 0.5, 16)]
     got = f(*args)
     assert "undefined_name_in_the_loop" not in f.source and "for t" not in f.source
-    cost_by_hand, grads = _lstm_by_hand(*args)
+    cost_by_hand, grads = lstm_by_hand(*args)
     np.testing.assert_allclose(got[0], cost_by_hand, rtol=1e-12)
     for g, ref in zip(got[1:], grads):
         np.testing.assert_allclose(g, ref, rtol=1e-10, atol=1e-12)
@@ -282,14 +241,15 @@ def test_a_loop_over_steps_that_does_not_type_falls_back_to_the_steps_written_ou
 def test_forty_lstm_steps_run_as_loops_with_the_default_threshold():
     """End to end at the default block threshold: 40 steps become loops over
     block functions, and value and gradients match NumPy by hand."""
-    cost, params, inputs = lstm(40)
+    cost, params, data = lstm(40)
+    inputs = data + params
     f = Function(inputs, [cost] + sg.grad(cost, params), backend="numba")
     rng = np.random.default_rng(11)
     args = [rng.normal(size=(40, 2, 3)), rng.normal(size=(2, 4)), rng.normal(size=(2, 4)),
             rng.normal(0, 0.3, (3, 16)), rng.normal(0, 0.3, (4, 16)), rng.normal(0, 0.3, 16)]
     got = f(*args)
     assert "for t" in f.source and "block" in f.source
-    cost_by_hand, grads = _lstm_by_hand(*args)
+    cost_by_hand, grads = lstm_by_hand(*args)
     np.testing.assert_allclose(got[0], cost_by_hand, rtol=1e-12)
     for g, ref in zip(got[1:], grads):
         np.testing.assert_allclose(g, ref, rtol=1e-9, atol=1e-12)
