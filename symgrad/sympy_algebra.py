@@ -95,13 +95,23 @@ def _doit(e):
     and each node gets only that second step (:func:`_doit_node`), so each
     distinct subexpression is evaluated once, also when results come back as
     arguments of the next operation (evaluated again, as SymPy does)."""
-    memo = _memo().doit
-    if e in memo:
-        return memo[e]
+    return bottom_up(e, _memo().doit, _doit_node)
+
+
+def bottom_up(e, memo, rebuild, replace=lambda node: None):
+    """``e`` rebuilt from its leaves up, each distinct subexpression once and
+    without recursion (deep graphs): ``rebuild(node, args)`` given its
+    arguments' results, unless ``replace(node)`` gives a result; ``memo``
+    holds the results (and may hold some already)."""
     stack = [e]
     while stack:
         node = stack[-1]
         if node in memo:
+            stack.pop()
+            continue
+        replaced = replace(node)
+        if replaced is not None:
+            memo[node] = replaced
             stack.pop()
             continue
         pending = [a for a in node.args if isinstance(a, sympy.Basic) and a not in memo]
@@ -109,9 +119,8 @@ def _doit(e):
             stack.extend(pending)
             continue
         stack.pop()
-        done = [memo.get(a, a) if isinstance(a, sympy.Basic) else a for a in node.args]
-        result = _doit_node(node, done)
-        memo[node] = result
+        memo[node] = rebuild(node, [memo.get(a, a) if isinstance(a, sympy.Basic) else a
+                                    for a in node.args])
     return memo[e]
 
 
@@ -537,26 +546,10 @@ def _written_out(e, values):
                 form.variables)])))
         return form
 
-    done = {}
-    stack = [e]
-    while stack:
-        node = stack[-1]
-        if node in done:
-            stack.pop()
-            continue
-        replaced = value(node)
-        if replaced is not None:
-            done[node] = replaced
-            stack.pop()
-            continue
-        pending = [a for a in node.args if isinstance(a, sympy.Basic) and a not in done]
-        if pending:
-            stack.extend(pending)
-            continue
-        stack.pop()
-        args = [done.get(a, a) for a in node.args]
-        done[node] = node.func(*args) if any(a is not b for a, b in zip(args, node.args)) else node
-    return done[e]
+    def rebuild(node, args):
+        return node.func(*args) if any(a is not b for a, b in zip(args, node.args)) else node
+
+    return bottom_up(e, {}, rebuild, value)
 
 
 class Reduction(sympy.Function):
