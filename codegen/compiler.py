@@ -70,20 +70,22 @@ def cache_key(source, salt=""):
     return hashlib.sha256(f"{versions}\n{source}".encode()).hexdigest()[:32]
 
 
-def _jit(py_func, secret):
-    """``py_func`` jitted with NumPy's error model and, where
+def _jit(py_func, secret, **options):
+    """``py_func`` jitted with NumPy's error model (and ``options``) and, where
     ``codegen.numba_internals`` can give it one, the signed kernel disk cache
     (files signed with ``secret``); else compiled in each process."""
-    function = numba.njit(error_model="numpy")(py_func)
+    function = numba.njit(error_model="numpy", **options)(py_func)
     numba_internals.use_kernel_cache(function, secret)
     return function
 
 
 def _jit_loops(namespace, jit):
-    """Jit the module's loop and block functions (which its entry point calls) in place."""
+    """Jit the module's loop and block functions (which only its entry point
+    calls: no wrappers for Python, where Numba can leave them out) in place."""
+    options = numba_internals.callee_options()
     for name, value in list(namespace.items()):
         if name.startswith((LOOP_PREFIX, BLOCK_PREFIX)) and isinstance(value, types.FunctionType):
-            namespace[name] = jit(value)
+            namespace[name] = jit(value, **options)
 
 
 def _code(path, source, secret):
@@ -129,7 +131,7 @@ def _disk_cached(cache_dir, key, source):
     for attempt in range(2):
         written = cache_folder.write_once(path, data)
         try:
-            _jit_loops(module.__dict__, lambda py_func: _jit(py_func, secret))
+            _jit_loops(module.__dict__, lambda py_func, **options: _jit(py_func, secret, **options))
             function = _jit(entry, secret)
             break
         except FileNotFoundError:  # evicted by another process just now: write it again
@@ -177,7 +179,8 @@ def compile_program(program, cache_dir=None, salt="", roll=True):
     if function is None:
         namespace = {}
         exec(compile(source, f"<symgrad kernel {key}>", "exec"), namespace)
-        _jit_loops(namespace, numba.njit(error_model="numpy"))
+        _jit_loops(namespace, lambda py_func, **options: numba.njit(error_model="numpy",
+                                                                    **options)(py_func))
         function = numba.njit(error_model="numpy")(namespace[ENTRY])
     compiled = Compiled(function, source, key, path)
     _loaded[memo_key] = compiled
