@@ -41,6 +41,17 @@ computes the same numbers, only slower to load, call or compile:
     (``numba.np.linalg.call_xxgemm`` / ``ensure_blas``; needs
     ``array_intrinsics`` too). Fallback: jitted ``np.dot``, which calls the
     same gemm (the same rounding).
+``streams_left_alone``
+    Numba colours its messages through colorama, whose ``init`` / ``deinit``
+    replace ``sys.stdout`` and ``sys.stderr`` for a moment, thousands of
+    times per compile (typing formats a message for each overload it tries,
+    also when none fails). On symgrad's background compile thread (tiered
+    execution) that races with the caller's thread's own redirections (a
+    doctest's, a notebook cell's, ``contextlib.redirect_stdout``), whose
+    output then goes to the stream saved before them. Private piece:
+    ``numba.core.errors.ColorShell``, the context manager doing it, replaced
+    by one that leaves the streams alone (messages keep their colour codes).
+    Fallback: the streams are swapped as Numba does.
 ``bare_callees``
     The loop and block functions only a kernel's entry point calls, compiled
     without the wrappers that let Python (and C, as a callback) call them:
@@ -55,8 +66,9 @@ fallback of every feature (``0`` or unset: use what is detected). It is read
 on every use, so a change applies to kernels compiled from then on.
 ``features()`` says which features are in use.
 
->>> sorted(features())
-['array_intrinsics', 'bare_callees', 'blas_gemm', 'entry_point', 'fast_cache_load', 'kernel_cache']
+>>> sorted(features())  # doctest: +NORMALIZE_WHITESPACE
+['array_intrinsics', 'bare_callees', 'blas_gemm', 'entry_point', 'fast_cache_load',
+ 'kernel_cache', 'streams_left_alone']
 """
 import contextlib
 import functools
@@ -75,7 +87,7 @@ from . import cache_folder
 
 ENVIRONMENT_VARIABLE = "SYMGRAD_NUMBA_PUBLIC_API"
 FEATURES = ("kernel_cache", "fast_cache_load", "entry_point", "array_intrinsics", "blas_gemm",
-            "bare_callees")
+            "bare_callees", "streams_left_alone")
 
 
 def public_api_forced():
@@ -381,6 +393,37 @@ def _probe_entry_point():
 
 
 # ---------------------------------------------------------------------------
+# streams_left_alone
+
+
+class _StreamsLeftAlone:
+    """What Numba's ``ColorShell`` is, without touching ``sys.stdout`` or ``sys.stderr``."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        return False
+
+
+def leave_streams_alone():
+    """From now on, Numba's message colouring no longer swaps ``sys.stdout`` and
+    ``sys.stderr`` (a compile on another thread must not); whether it could.
+
+    >>> leave_streams_alone() == uses("streams_left_alone")
+    True
+    """
+    if not uses("streams_left_alone"):
+        return False
+    _module("numba.core.errors").ColorShell = _StreamsLeftAlone
+    return True
+
+
+def _probe_streams_left_alone():
+    return isinstance(getattr(_module("numba.core.errors"), "ColorShell", None), type)
+
+
+# ---------------------------------------------------------------------------
 # bare_callees
 
 
@@ -628,4 +671,5 @@ _INTRINSICS = {"empty": _empty, "full": _full, "reshape": _reshape, "matmul": _m
                "writable": _writable}
 _PROBES = {"kernel_cache": _kernel_cache_class, "fast_cache_load": _probe_fast_cache_load,
            "entry_point": _probe_entry_point, "array_intrinsics": _probe_array_intrinsics,
-           "blas_gemm": _probe_blas_gemm, "bare_callees": _probe_bare_callees}
+           "blas_gemm": _probe_blas_gemm, "bare_callees": _probe_bare_callees,
+           "streams_left_alone": _probe_streams_left_alone}

@@ -20,7 +20,7 @@ from numba.core.errors import TypingError
 
 from codegen import compile_program
 from codegen.compiler import recompile
-from codegen.numba_internals import entry_for, is_cache_load_failure
+from codegen.numba_internals import entry_for, is_cache_load_failure, leave_streams_alone
 
 from .errors import ShapeError
 from .lowering import lower
@@ -81,6 +81,7 @@ def _submit(job):
     global _worker
     with _worker_lock:
         if _worker is None or not _worker.is_alive():
+            leave_streams_alone()  # Numba's compile must not swap sys.stdout under the caller
             _worker = threading.Thread(target=_compile_jobs, name="symgrad-compile", daemon=True)
             _worker.start()
     _jobs.put(job)

@@ -10,7 +10,9 @@ Every test compiles into its own empty cache folder (``fresh_cache``): equal
 programs share one Numba dispatcher per process and cache folder, and a
 tiered function whose kernel some earlier test compiled would start on it.
 """
+import contextlib
 import importlib
+import io
 import sys
 import threading
 import time
@@ -449,3 +451,24 @@ def test_tiered_false_wins_in_an_interactive_session(monkeypatch):
     x = sg.scalar("x")
     assert not sg.function([x], x * 2.0, tiered=False).tiered
     assert not sg.value_and_grad(x * x, x, inputs=[x], tiered=False).tiered
+
+
+def test_a_background_compile_leaves_the_callers_stdout_alone():
+    """Numba colours its messages through colorama, which swaps sys.stdout for a
+    moment thousands of times per compile; on the compile thread that would
+    undo the caller's own redirections (a doctest's, a notebook cell's): every
+    print of the caller's thread must land where it redirected it."""
+    from models import lstm
+    cost, params, data = lstm(2)
+    vg = sg.value_and_grad(cost, params, inputs=data + params, cache=False, tiered=True)
+    rng = np.random.default_rng(0)
+    vg(*[rng.normal(size=v.shape) for v in data + params])  # queues the compile
+    prints = lost = 0
+    while not vg.wait_compiled(timeout=0):
+        buffer = io.StringIO()
+        with contextlib.redirect_stdout(buffer):
+            time.sleep(0.002)  # the compile thread runs meanwhile
+            print("x")
+        prints += 1
+        lost += buffer.getvalue() != "x\n"
+    assert prints > 20 and lost == 0, (prints, lost)
