@@ -140,6 +140,7 @@ def test_the_private_path_calls_the_overload_and_caches_signed_files(monkeypatch
     ({"numba.core.runtime.context": {"NRTContext"}}, {"array_intrinsics"}),
     ({"numba.np.linalg": {"call_xxgemm"}}, {"blas_gemm"}),
     ({"numba.core.cpu": {"CPUTargetOptions"}}, {"bare_callees"}),
+    ({"numba.core.errors": {"ColorShell"}}, {"streams_left_alone"}),
 ])
 def test_a_missing_private_piece_turns_off_its_features_only(monkeypatch, redetect, hidden, off):
     monkeypatch.setenv(ENV, "0")
@@ -173,7 +174,8 @@ def test_without_any_private_piece_the_results_are_the_same(monkeypatch, redetec
     monkeypatch.setenv(ENV, "0")
     _hide(monkeypatch, {"numba.core.caching": None, "numba.core.runtime": None,
                         "numba.core.compiler": None, "numba.np.arrayobj": None,
-                        "numba.np.linalg": None, "numba.core.cpu": None})
+                        "numba.np.linalg": None, "numba.core.cpu": None,
+                        "numba.core.errors": None})
     assert not any(numba_internals.features().values())
     monkeypatch.setattr(compiler, "_loaded", {})  # not the private path's kernel again
     inputs, outputs = _graph()
