@@ -86,9 +86,9 @@ class Outliner:
         while i < len(groups):
             period, count = _tandem(keys, i)
             runs = []
-            for start in range(i, i + period * count, period or 1):
-                if _saved(period, count) < _LEAST_SAVED:
-                    break  # not worth a block even if every repeat is alike
+            # worth a block if every repeat turns out alike?
+            worth = count > 1 and _saved(period, count) >= _LEAST_SAVED
+            for start in range(i, i + period * count, period) if worth else ():
                 own = set(filter(None, defines[start:start + period]))
                 text, params, rename = self.canonical(
                     [line for g in groups[start:start + period] for line in g], own)
@@ -108,14 +108,17 @@ class Outliner:
                 inverse = {local: name for name, local in rename.items()}
                 calls.append((params, [inverse[local] for local in returned]))
             i += period * len(runs)
-            if roll and len(calls) >= _ROLL_LEAST:
-                first = i - period * len(calls)
-                lines += self._rolled(text, calls, lambda m, name: last_use.get(name, -1) >= (
-                    first + (m + 2) * period), names)
-                continue
-            for params, outs in calls:
-                lines += names.bound([self.call(text, params, _targets(outs), BLOCK_PREFIX)])
+            first = i - period * len(calls)
+            rolled = roll and len(calls) >= _ROLL_LEAST and self._rolled(
+                text, calls, lambda m, name: last_use.get(name, -1) >= first + (m + 2) * period,
+                names)
+            lines += rolled or [line for params, outs in calls
+                                for line in self._block_call(text, params, outs, names)]
         return lines
+
+    def _block_call(self, text, params, targets, names):
+        """The lines calling the block function ``text``, assigning ``targets``."""
+        return names.bound([self.call(text, params, _targets(targets), BLOCK_PREFIX)])
 
     def _rolled(self, text, calls, reads, names):
         """The calls of one block function as a loop: the first few calls
@@ -126,7 +129,8 @@ class Outliner:
         order or reverse order, or offsets in a progression; else from a list
         of them built first. What the calls return that is read later than by
         the next call (``reads(m, name)``) is kept in a list per returned
-        name; later statements read a name from it (see ``_Names``)."""
+        name; later statements read a name from it (see ``_Names``). None
+        where no argument plan works (the calls are then written out)."""
         n, k = len(calls), len(calls[0][1])
         run = names.next_run()
         step, results = f"t{run}", [f"r{run}_{i}" for i in range(k)]
@@ -142,13 +146,11 @@ class Outliner:
             for _, outs in calls:
                 for name in outs:
                     names.entry.pop(name, None)
-            return [line for params, outs in calls for line in
-                    names.bound([self.call(text, params, _targets(outs), BLOCK_PREFIX)])]
+            return None
         start, (before, later) = min(plans, key=lambda plan: (len(plan[1][0]), plan[0]))
         lines = []
         for m, (params, outs) in enumerate(calls[:start]):
-            targets = outs if m < start - 1 else results
-            lines += names.bound([self.call(text, params, _targets(targets), BLOCK_PREFIX)])
+            lines += self._block_call(text, params, outs if m < start - 1 else results, names)
         lines += [f"    o{run}_{i} = [{''.join(calls[m][1][i] + ', ' for m in range(start - 1))}"
                   f"{results[i]}]" for i in kept]
         lines += names.bound(before)
