@@ -26,9 +26,10 @@ from .tensor_ops import (broadcast_to, concatenate, cumsum, dot, einsum, gather,
                          min, pick, reshape, stack, sum, transpose)
 from .creation import *  # noqa: F401,F403 - each module's __all__ is public
 from .linalg_ops import *  # noqa: F401,F403
+from .ordering import *  # noqa: F401,F403
 from .reductions import *  # noqa: F401,F403
 from .shape_ops import *  # noqa: F401,F403
-from . import creation, linalg_ops, reductions, shape_ops
+from . import creation, linalg_ops, ordering, reductions, shape_ops
 from . import nn
 from . import optim
 from .training import Trainer, train
@@ -47,4 +48,4 @@ __all__ = [
     "check_grad", "nn", "optim", "train", "Trainer",
     "pretty", "latex", "definitions", "debugprint", "graphviz", "local_gradient", "LocalGradient",
 ]
-__all__ += creation.__all__ + linalg_ops.__all__ + reductions.__all__ + shape_ops.__all__
+__all__ += creation.__all__ + linalg_ops.__all__ + ordering.__all__ + reductions.__all__ + shape_ops.__all__

@@ -1,0 +1,3 @@
+"""Orderings: argmax/argmin, sort/argsort."""
+
+__all__ = []
