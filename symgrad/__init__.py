@@ -7,7 +7,7 @@
 [2.0, 5.0, 0.0]
 """
 from . import operators as _operators  # noqa: F401 - attaches Expr's operators
-from .autodiff import grad, hessian, jacobian
+from .autodiff import grad, hessian, hvp, jacobian, jvp
 from .check import GradCheckResult, check_grad
 from .composites import log_softmax, logsumexp, softmax
 from .constructors import constant, dim_size, matrix, scalar, tensor, vector
@@ -44,7 +44,7 @@ __all__ = [
     "not_equal", "elementwise", "cast",
     "dot", "matmul", "einsum", "sum", "mean", "max", "min", "logsumexp", "softmax",
     "log_softmax", "cumsum", "concatenate", "stack", "reshape", "transpose", "broadcast_to", "gather",
-    "pick", "grad", "jacobian", "hessian", "function", "value_and_grad", "evaluate",
+    "pick", "grad", "jacobian", "hessian", "jvp", "hvp", "function", "value_and_grad", "evaluate",
     "check_grad", "nn", "optim", "train", "Trainer",
     "pretty", "latex", "definitions", "debugprint", "graphviz", "local_gradient", "LocalGradient",
 ]

@@ -1,4 +1,4 @@
-"""Reverse mode: ``grad``, ``jacobian`` and ``hessian`` over the graph.
+"""Reverse mode: ``grad``, ``jacobian``, ``hessian``, ``jvp`` and ``hvp`` over the graph.
 
 One backward sweep in reverse topological order, visiting only nodes on a
 path from a ``wrt`` to the cost, summing the upstream gradients of each node
@@ -6,16 +6,21 @@ path from a ``wrt`` to the cost, summing the upstream gradients of each node
 facet, in ``symgrad/ops``): elementwise ops the SymPy-derived formula of
 ``derivatives.py``, contractions one generic einsum adjoint, max/min route to
 the first arg-max, and every structural op its transpose. Gradients are ordinary expressions: they print, compile
-and differentiate again.
+and differentiate again. ``jvp`` (J·v) and ``hvp`` (H·v) are two reverse sweeps
+each; ``jacobian`` and ``hessian`` one per element of the result's leading part.
 """
+import itertools
+
+import numpy as np
+
 from . import tensor_ops as T
-from .errors import DisconnectedInputError
-from .graph import Expr, toposort
+from .errors import DisconnectedInputError, ShapeError
+from .graph import Expr, fresh_uid, toposort
 from .optimize import optimize
 from .ops.contraction import broadcast_to_shape
 from .ops.elementwise import cast
-from .ops.leaves import constant
-from .types import is_float
+from .ops.leaves import Input, constant, free_inputs
+from .types import is_float, same_dim
 
 
 def _zeros(x):
@@ -98,32 +103,167 @@ def backward(cost, wrts):
     return adjoints
 
 
+def _static_size(e, what, fix):
+    """The number of elements of ``e``, which must have no named dimension."""
+    named = [str(d) for d in e.shape if not isinstance(d, int)]
+    if named:
+        raise ShapeError(f"{what} needs a fixed size for {e.describe()}, but it has the named "
+                         f"dimension(s) {', '.join(named)}; {fix}")
+    return int(np.prod(e.shape, dtype=np.int64))
+
+
 def jacobian(y, x):
-    """The Jacobian of a 1-d ``y`` with respect to a 1-d ``x``: shape (len(y), len(x)).
+    """The Jacobian of ``y`` with respect to ``x``, of shape ``y.shape + x.shape``:
+    entry ``[i..., j...]`` is d y[i...] / d x[j...].
+
+    Cost: one reverse sweep (one ``sg.grad``) per element of ``y``, so the graph
+    grows with ``y.size``; for a product with a vector use :func:`jvp` (J·v) or
+    ``sg.grad((y * u).sum(), x)`` (uᵀJ) instead. ``y``'s shape must be fixed
+    (named dimensions raise ``sg.ShapeError``); ``x`` may have named dimensions.
+    Entries of ``y`` that do not depend on ``x`` give zero rows.
 
     >>> import symgrad as sg
     >>> x = sg.vector("x", 2)
     >>> sg.jacobian(x * x, x).eval({x: [1.0, 3.0]})
     array([[2., 0.],
            [0., 6.]])
+    >>> A = sg.matrix("A", 2, 3)
+    >>> sg.jacobian(A.sum(axis=1), A).shape
+    (2, 2, 3)
     """
-    if y.ndim != 1 or x.ndim != 1:
-        raise ValueError(f"jacobian needs 1-d y and x, got {y.describe()} and {x.describe()}")
-    if not isinstance(y.shape[0], int):
-        raise ValueError(f"jacobian needs a fixed length for {y.describe()}")
-    rows = [grad(y[i], x, disconnected="zero") for i in range(y.shape[0])]
-    if not rows:
-        return broadcast_to_shape(constant(0, dtype=x.dtype), (0,) + x.shape)
-    return T.stack(rows, axis=0)
+    y, x = T._as_expr(y), T._as_expr(x)
+    for name, e in (("y", y), ("x", x)):
+        if not is_float(e.dtype):
+            raise TypeError(f"jacobian needs floating-point y and x, but {name} is {e.describe()}")
+    n = _static_size(y, "jacobian(y, x)",
+                     "it takes one reverse sweep per element of y: bind the dimension to an "
+                     "int, or use sg.jvp(y, x, v) / sg.grad((y * u).sum(), x) for products")
+    if y.ndim == 0:
+        return grad(y, x, disconnected="zero")
+    if n == 0:
+        return broadcast_to_shape(constant(0, dtype=y.dtype), y.shape + x.shape)
+    rows = [grad(y[i], x, disconnected="zero") for i in np.ndindex(*y.shape)]
+    J = T.stack(rows, axis=0)
+    return J if y.ndim == 1 else T.reshape(J, y.shape + x.shape)
 
 
 def hessian(cost, x):
-    """The Hessian of a 0-d ``cost`` with respect to a 1-d ``x``.
+    """The Hessian of a 0-d ``cost`` with respect to ``x``, of shape ``x.shape + x.shape``.
+
+    The Jacobian of the gradient: one reverse sweep over the gradient graph per
+    element of ``x`` (see :func:`jacobian`); for products with a vector use
+    :func:`hvp`, which needs one. ``x``'s shape must be fixed.
 
     >>> import symgrad as sg
     >>> x = sg.vector("x", 2)
     >>> sg.hessian((x ** 3).sum(), x).eval({x: [1.0, 2.0]})
     array([[ 6.,  0.],
            [ 0., 12.]])
+    >>> X = sg.matrix("X", 2, 2)
+    >>> sg.hessian((X ** 2).sum(), X).shape
+    (2, 2, 2, 2)
     """
+    x = T._as_expr(x)
+    _static_size(x, "hessian(cost, x)", "it takes one reverse sweep per element of x: bind "
+                 "the dimension to an int, or use sg.hvp(cost, x, v) for products")
     return jacobian(grad(cost, x, disconnected="zero"), x)
+
+
+def _paired(x, v, what):
+    """(single, xs, vs) with each v an expression shaped like its x."""
+    single, xs = _as_list(x)
+    if isinstance(v, (list, tuple)) and not single:
+        vs = list(v)
+    elif single:
+        vs = [v]
+    else:
+        raise TypeError(f"{what}: x is a list, so v must be a list of the same length")
+    if len(vs) != len(xs):
+        raise ValueError(f"{what}: {len(xs)} x but {len(vs)} v; give one direction per x")
+    out = []
+    for xk, vk in zip(xs, vs):
+        if not isinstance(xk, Expr):
+            raise TypeError(f"{what}: x must be symgrad expressions, got {type(xk).__name__}")
+        vk = T._as_expr(vk)
+        if vk.ndim != xk.ndim or not all(same_dim(a, b) for a, b in zip(vk.shape, xk.shape)):
+            raise ShapeError(f"{what}: the direction v must have x's shape, but v is "
+                             f"{vk.describe()} and x is {xk.describe()}")
+        out.append(cast(vk, xk.dtype) if is_float(xk.dtype) else vk)
+    return single, xs, out
+
+
+def _inner(pairs):
+    """sum over pairs of <a, b>: a 0-d expression."""
+    total = None
+    for a, b in pairs:
+        term = T.sum(a * b)
+        total = term if total is None else total + term
+    return total
+
+
+_dummies = itertools.count()
+
+
+def jvp(y, x, v, disconnected="raise"):
+    """J·v: the derivative of ``y`` along the direction ``v``, without building J.
+
+    ``y`` has any shape, ``v`` has the shape of ``x``, and the result the shape
+    of ``y``: entry ``i`` is sum_j dy[i]/dx[j] v[j]. ``x`` and ``v`` may be
+    lists of the same length (the result is then the sum of the products, as
+    JAX's ``jvp`` with tuples). Cost: two reverse sweeps, O(the graph of y),
+    whatever the sizes. It is the double-reverse trick: ``vjp(u) =
+    grad(<y, u>, x)`` is linear in a dummy ``u`` shaped like ``y``, and
+    ``grad(<vjp(u), v>, u)`` is J·v, in which ``u`` no longer appears.
+
+    An ``x`` that ``y`` does not depend on raises ``DisconnectedInputError``,
+    or counts as zero with ``disconnected="zero"``.
+
+    >>> import symgrad as sg
+    >>> x, v = sg.vector("x", 2), sg.vector("v", 2)
+    >>> sg.jvp(x * x, x, v).eval({x: [1.0, 3.0], v: [1.0, 10.0]})
+    array([ 2., 60.])
+    """
+    y = T._as_expr(y)
+    if not is_float(y.dtype):
+        raise TypeError(f"jvp needs a floating-point y, got {y.describe()}")
+    single, xs, vs = _paired(x, v, "jvp")
+    u = Expr(Input(f"jvp_u{next(_dummies)}", fresh_uid()), (), y.dtype, y.shape)
+    vjps = grad(T.sum(y * u), xs, disconnected=disconnected)
+    out = grad(_inner(zip(vjps, vs)), u, disconnected="zero")
+    return _without(out, u)
+
+
+def hvp(cost, x, v, disconnected="raise"):
+    """H·v: the Hessian of a 0-d ``cost`` times ``v``, shaped like ``x``, without building H.
+
+    The gradient of <grad(cost, x), v> with respect to ``x``: two reverse
+    sweeps, O(the graph of cost). ``x`` and ``v`` may be lists of the same length:
+    the result is then the list of the blocks' sums, ``[sum_k H[j][k] v[k] for j]``.
+    ``disconnected`` is as for :func:`grad`.
+
+    >>> import symgrad as sg
+    >>> x, v = sg.vector("x", 2), sg.vector("v", 2)
+    >>> sg.hvp((x ** 3).sum(), x, v).eval({x: [1.0, 2.0], v: [1.0, 1.0]})
+    array([ 6., 12.])
+    """
+    single, xs, vs = _paired(x, v, "hvp")
+    gs = grad(cost, xs, disconnected=disconnected)
+    out = grad(_inner(zip(gs, vs)), xs, disconnected="zero")
+    return out[0] if single else out
+
+
+def _without(e, u):
+    """``e``, which does not depend on the value of ``u``, with ``u`` gone from its graph."""
+    if u not in set(free_inputs([e])):
+        return e
+    # u can survive only as an argument whose value cancels (e.g. of an elementwise
+    # derivative that did not simplify); any value gives the same result: take 0
+    zero = broadcast_to_shape(constant(0, dtype=u.dtype), u.shape)
+    new = {u: zero}
+    for node in toposort([e]):
+        if node in new or not node.inputs:
+            continue
+        inputs = tuple(new.get(i, i) for i in node.inputs)
+        if inputs != node.inputs:
+            new[node] = Expr(node.op, inputs, node.dtype, node.shape)
+    return new.get(e, e)
