@@ -1,14 +1,46 @@
 """Losses, each a short composition of symgrad ops (so each is differentiated
 and compiled like any other graph)."""
 import numpy as np
+from sympy import Piecewise
 
 from .. import composites
 from .. import elementwise_ops as ew
 from .. import tensor_ops as T
-from ..types import is_float
+from ..elementwise import elementwise
+from ..errors import ShapeError
+from ..types import is_float, same_dim
 
 
 _REDUCTIONS = ("mean", "sum", "none")
+
+
+def _reduced(losses, reduction, what):
+    """``losses`` reduced as PyTorch's ``reduction=`` ("mean" over all elements)."""
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{what}: reduction must be one of "
+                         f"{', '.join(map(repr, _REDUCTIONS))}, got {reduction!r}")
+    if reduction == "none":
+        return losses
+    return T.sum(losses) if reduction == "sum" else T.mean(losses)
+
+
+def _same_shape(input, target, what):
+    input, target = T._as_expr(input), T._as_expr(target)
+    if input.ndim != target.ndim or not all(
+            same_dim(a, b) for a, b in zip(input.shape, target.shape)):
+        raise ShapeError(f"{what}: target {target.describe()} must have the shape of "
+                         f"input {input.describe()} (as PyTorch)")
+    for name, e in (("input", input), ("target", target)):
+        if not is_float(e.dtype):
+            raise TypeError(f"{what} needs a floating-point {name}, got {e.describe()}; "
+                            "cast it with sg.cast(x, 'float64')")
+    return input, target
+
+
+# quadratic within delta of 0, linear beyond; value and slope agree at |d| = delta
+_huber = elementwise(lambda d, delta: Piecewise((delta * (-d - delta / 2), d <= -delta),
+                                                (delta * (d - delta / 2), d >= delta),
+                                                (d * d / 2, True)), name="huber")
 
 
 def softmax_cross_entropy(logits, labels, ignore_index=None, reduction="mean"):
@@ -62,15 +94,17 @@ def softmax_cross_entropy(logits, labels, ignore_index=None, reduction="mean"):
     return T.sum(losses) / T.sum(keep)  # over the kept positions; none kept: 0/0 = nan
 
 
-def max_margin(s_true, s_corrupt, margin=1.0):
-    """Mean of max(0, margin - s_true + s_corrupt): the window model's hinge loss.
+def max_margin(s_true, s_corrupt, margin=1.0, reduction="mean"):
+    """Mean of max(0, margin - s_true + s_corrupt): the window model's hinge loss
+    (``torch.nn.functional.margin_ranking_loss(s_true, s_corrupt, 1, margin)``);
+    ``reduction`` as PyTorch's: ``"mean"``, ``"sum"`` or ``"none"``.
 
     >>> import symgrad as sg
     >>> s, sc = sg.vector("s", 2), sg.vector("sc", 2)
     >>> float(sg.nn.max_margin(s, sc).eval({s: [2.0, 0.0], sc: [0.5, 0.5]}))
     0.75
     """
-    return T.mean(ew.relu(margin - s_true + s_corrupt))
+    return _reduced(ew.relu(margin - s_true + s_corrupt), reduction, "max_margin")
 
 
 def l2(*params):
@@ -90,12 +124,67 @@ def l2(*params):
     return total
 
 
-def mse(pred, target):
-    """Mean over all elements of (pred - target)**2.
+def mse(pred, target, reduction="mean"):
+    """Mean over all elements of (pred - target)**2 (``torch.nn.functional.mse_loss``);
+    ``reduction`` as PyTorch's: ``"mean"``, ``"sum"`` or ``"none"``.
 
     >>> import symgrad as sg
     >>> p, t = sg.vector("p", 2), sg.vector("t", 2)
     >>> float(sg.nn.mse(p, t).eval({p: [1.0, 2.0], t: [0.0, 0.0]}))
     2.5
     """
-    return T.mean((pred - target) ** 2)
+    return _reduced((pred - target) ** 2, reduction, "mse")
+
+
+def huber_loss(input, target, reduction="mean", delta=1.0):  # noqa: A002 - torch's name
+    """The Huber loss of ``torch.nn.functional.huber_loss`` (also ``sg.nn.huber``):
+    with d = input - target, d**2 / 2 where |d| < delta, else delta * (|d| - delta / 2);
+    reduced as ``reduction`` (``"mean"`` over all elements, ``"sum"`` or ``"none"``).
+
+    >>> import symgrad as sg
+    >>> p, t = sg.vector("p", 3), sg.vector("t", 3)
+    >>> sg.nn.huber_loss(p, t, reduction="none").eval({p: [0.5, 3.0, -3.0], t: [0.0, 0.0, 0.0]})
+    array([0.125, 2.5  , 2.5  ])
+    """
+    if isinstance(delta, bool) or not isinstance(delta, (int, float, np.number)) or \
+            not delta > 0:
+        raise ValueError(f"huber_loss: delta must be a positive number, got {delta!r}")
+    input, target = _same_shape(input, target, "huber_loss")
+    return _reduced(_huber(input - target, float(delta)), reduction, "huber_loss")
+
+
+huber = huber_loss
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean",  # noqa: A002
+                                     pos_weight=None):
+    """Sigmoid and binary cross-entropy in one, as
+    ``torch.nn.functional.binary_cross_entropy_with_logits``: per element
+
+        -weight * (pos_weight * target * log σ(input) + (1 - target) * log(1 - σ(input))),
+
+    written as weight * (pos_weight * target * softplus(-input) + (1 - target) *
+    softplus(input)), which is finite with a finite gradient for logits of any size.
+    ``target`` (probabilities in [0, 1]) has the shape of ``input``; ``weight``
+    broadcasts to it, ``pos_weight`` (the positive class's weight, one per class)
+    broadcasts along the last axis. ``reduction``: ``"mean"`` over all elements,
+    ``"sum"`` or ``"none"``.
+
+    >>> import symgrad as sg
+    >>> z, y = sg.vector("z", 3), sg.vector("y", 3)
+    >>> loss = sg.nn.binary_cross_entropy_with_logits(z, y, reduction="none")
+    >>> loss.eval({z: [0.0, 1000.0, -1000.0], y: [1.0, 0.0, 0.0]}).round(6).tolist()
+    [0.693147, 1000.0, 0.0]
+    """
+    input, target = _same_shape(input, target, "binary_cross_entropy_with_logits")
+    positive = target * ew.softplus(-input)  # -target * log σ(input)
+    if pos_weight is not None:
+        positive = positive * pos_weight
+    losses = positive + (1 - target) * ew.softplus(input)  # -(1 - target) * log σ(-input)
+    if weight is not None:
+        losses = losses * weight
+    if losses.ndim != input.ndim or not all(
+            same_dim(a, b) for a, b in zip(losses.shape, input.shape)):
+        raise ShapeError(f"binary_cross_entropy_with_logits: weight and pos_weight must "
+                         f"broadcast to the input {input.describe()}")
+    return _reduced(losses, reduction, "binary_cross_entropy_with_logits")
