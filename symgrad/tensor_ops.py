@@ -6,6 +6,7 @@ import numpy as np
 import sympy
 
 from .constructors import dim_size
+from .creation import arange
 from .errors import ShapeError
 from .graph import Expr
 from .ops import (Broadcast, Concatenate, Cumsum, Gather, Reduce, Reshape, Slice, TakeAlong,
@@ -370,64 +371,237 @@ def pick(x, idx):
     return TakeAlong()(x, idx)
 
 
-def _static_index(x, key):
-    """Resolve basic indexing (ints, slices, ..., None) into a Slice op's index and
-    the final shape (with the new axes of None)."""
+_MASK_MAKERS = frozenset({"lt", "le", "gt", "ge", "eq", "neq"})  # comparisons: 1/0 masks
+
+
+def _width(k):
+    """How many axes of the indexed array the index entry ``k`` consumes."""
+    if k is None or k is Ellipsis:
+        return 0
+    if isinstance(k, (np.ndarray, list)) and np.asarray(k).dtype == bool:
+        return np.ndim(k)
+    return 1
+
+
+def _slice_entry(x, axis, k):
+    """The slice ``k`` of ``axis`` as a Slice op's (start, stop, step) and its length."""
+    d = x.shape[axis]
+    if isinstance(d, int):
+        start, stop, step = k.indices(d)
+        n = len(range(start, stop, step))
+        stop = None if stop < 0 else stop  # a negative step runs to the front
+        return (start, stop, step), n
+    if k in (slice(None), slice(None, None, 1)):
+        return (0, d, 1), d
+    raise IndexError(f"axis {axis} of {x.describe()} is the named dimension {d}; "
+                     "only ':' can slice it")
+
+
+def _int_entry(x, axis, k):
+    d = x.shape[axis]
+    if not isinstance(d, int):
+        return int(k)  # checked against the bound size at call time (index_bounds)
+    if not -d <= k < d:
+        raise IndexError(f"index {k} is out of range for axis {axis} of {x.describe()}")
+    return int(k) % d
+
+
+def _index_arrays(x, axis, k):
+    """The array entry ``k`` of an index as ``[(axis, int expression, checked)]``: one
+    for an integer array or expression, one per dimension of a NumPy bool mask.
+    ``checked``: every value is known to be in range (a constant on a fixed axis)."""
+    if isinstance(k, Expr):
+        if getattr(k.op, "fname", None) in _MASK_MAKERS:
+            raise TypeError(f"cannot index {x.describe()} with the comparison {k.describe()}: "
+                            "a symbolic boolean mask selects a data-dependent number of "
+                            "elements; keep the shape with sg.where(mask, x, 0) (and "
+                            "sum/mean over it), or index with a NumPy bool array")
+        _check_index_dtype(x, k, "indexing")
+        return [(axis, k, False)]
+    a = np.asarray(k)
+    if a.dtype == bool:
+        dims = x.shape[axis:axis + a.ndim]
+        if a.ndim == 0:
+            raise TypeError(f"cannot index {x.describe()} with the boolean {k!r}; "
+                            "use a bool array as a mask")
+        if any(not isinstance(d, int) for d in dims):
+            raise IndexError(f"a NumPy bool mask of shape {a.shape} cannot index the named "
+                             f"dimension(s) of {x.describe()} (axes {axis}..{axis + a.ndim - 1}): "
+                             "its size is known only at call time; use sg.where(mask, x, 0)")
+        if a.shape != tuple(dims):
+            raise IndexError(f"boolean mask of shape {a.shape} does not match axes "
+                             f"{axis}..{axis + a.ndim - 1} of {x.describe()} (sizes {tuple(dims)})")
+        return [(axis + j, constant(nz.astype(np.int64)), True) for j, nz in enumerate(a.nonzero())]
+    if a.size == 0 and a.dtype.kind == "f":
+        a = a.astype(np.int64)  # [] selects nothing, as in NumPy
+    if a.dtype.kind not in "iu":
+        raise TypeError(f"cannot index {x.describe()} with an array of dtype {a.dtype}; "
+                        "use an integer index array or a bool mask")
+    a = a.astype(np.int64)
+    d = x.shape[axis]
+    if isinstance(d, int):
+        if a.size and (a.min() < -d or a.max() >= d):
+            bad = a[(a < -d) | (a >= d)].flat[0]
+            raise IndexError(f"index {bad} is out of range for axis {axis} of {x.describe()} "
+                             f"(size {d})")
+        return [(axis, constant(a % d if d else a), True)]
+    if (a < 0).any():  # counts from the end of a size known at call time
+        return [(axis, constant(a) + constant((a < 0).astype(np.int64)) * dim_size(d), False)]
+    return [(axis, constant(a), False)]
+
+
+def _parse_index(x, key):
+    """``key`` as entries in order: ("new",), ("int", k), ("slice", triple, length) or
+    ("array", [(axis, int expression, checked), ...]) (ints and slices of one axis each)."""
     key = key if isinstance(key, tuple) else (key,)
     if builtins.sum(k is Ellipsis for k in key) > 1:
         raise IndexError(f"an index can only have one ellipsis: {key!r}")
-    used = builtins.sum(k is not None and k is not Ellipsis for k in key)
+    used = builtins.sum(_width(k) for k in key)
     if used > x.ndim:
         raise IndexError(f"too many indices for {x.describe()}: {key!r}")
-    if Ellipsis in key:
-        at = key.index(Ellipsis)
+    at = next((i for i, k in enumerate(key) if k is Ellipsis), None)
+    if at is not None:
         key = key[:at] + (slice(None),) * (x.ndim - used) + key[at + 1:]
     else:
         key = key + (slice(None),) * (x.ndim - used)
-    index, final = [], []
-    axis = 0
+    entries, axis = [], 0
     for k in key:
         if k is None:
-            final.append(1)
+            entries.append(("new",))
             continue
-        d = x.shape[axis]
-        if isinstance(k, (int, np.integer)) and not isinstance(k, bool):
-            if isinstance(d, int):
-                if not -d <= k < d:
-                    raise IndexError(f"index {k} is out of range for axis {axis} of "
-                                     f"{x.describe()}")
-                k = int(k) % d
-            index.append(int(k))
+        if isinstance(k, (int, np.integer)) and not isinstance(k, (bool, np.bool_)):
+            entries.append(("int", _int_entry(x, axis, k)))
         elif isinstance(k, slice):
-            if isinstance(d, int):
-                start, stop, step = k.indices(d)
-                n = len(range(start, stop, step))
-                stop = None if stop < 0 else stop  # a negative step runs to the front
-            elif k in (slice(None), slice(None, None, 1)):
-                start, stop, step, n = 0, d, 1, d
-            else:
-                raise IndexError(f"axis {axis} of {x.describe()} is the named dimension {d}; "
-                                 "only ':' can slice it")
-            index.append((start, stop, step))
-            final.append(n)
+            entries.append(("slice",) + _slice_entry(x, axis, k))
+        elif isinstance(k, (Expr, np.ndarray, list, range)):
+            entries.append(("array", _index_arrays(x, axis, k)))
         else:
-            raise TypeError(f"cannot index {x.describe()} with {k!r}: use ints, slices, "
-                            "... and None, or one integer expression for a gather")
-        axis += 1
-    return tuple(index), tuple(final)
+            raise TypeError(f"cannot index {x.describe()} with {k!r}: use ints, slices, ..., "
+                            "None, integer arrays or expressions, or NumPy bool masks")
+        axis += _width(k)
+    return entries
+
+
+def _static_index(x, key):
+    """Resolve basic indexing (ints, slices, ..., None) into a Slice op's index and
+    the final shape (with the new axes of None)."""
+    entries = _parse_index(x, key)
+    if any(e[0] == "array" for e in entries):
+        raise TypeError(f"{key!r} is not a basic index of {x.describe()}")
+    index = tuple(e[1] for e in entries if e[0] in ("int", "slice"))
+    final = tuple(1 if e[0] == "new" else e[2] for e in entries if e[0] != "int")
+    return index, final
+
+
+def _same_graph(a, b):
+    return a.op == b.op and len(a.inputs) == len(b.inputs) and all(
+        map(_same_graph, a.inputs, b.inputs))
+
+
+def _pick_pattern(x, entries):
+    """``x[arange(n), y]`` for a matrix ``x`` of n rows: the row-wise pick's y, else None."""
+    if x.ndim != 2 or [e[0] for e in entries] != ["array", "array"]:
+        return None
+    (_, rows, _), = entries[0][1]
+    (_, y, _), = entries[1][1]
+    if rows.shape != x.shape[:1] or y.shape != x.shape[:1]:
+        return None
+    return y if _same_graph(rows, arange(x.shape[0])) else None
+
+
+def _advanced(x, entries):
+    """NumPy's advanced indexing as Slice, Transpose, Reshape and one Gather from the
+    advanced axes flattened into one (flat index = row-major combination)."""
+    y = _pick_pattern(x, entries)
+    if y is not None:
+        return pick(x, y)
+    index, arrays, kept = [], [], []  # kept: the kind of each axis the slice leaves
+    for e in entries:
+        if e[0] in ("int", "slice"):
+            index.append(e[1])
+            kept += ["slice"] if e[0] == "slice" else []
+        elif e[0] == "array":
+            for axis, idx, checked in e[1]:
+                index.append((0, x.shape[axis], 1))
+                arrays.append((len(kept), idx, checked))
+                kept.append("array")
+    out = x
+    if any(k != (0, d, 1) for k, d in zip(index, x.shape)):
+        out = Slice(tuple(index))(x)
+    idxs = [idx for _, idx, _ in arrays]
+    try:
+        batch = broadcast_shapes([i.shape for i in idxs], [i.name for i in idxs])
+    except ShapeError as e:
+        raise ShapeError(f"indexing {x.describe()}: the index arrays do not broadcast "
+                         f"together ({e}); to take one entry per row, x[i, y[i]], use "
+                         "sg.pick(x, y) or x[sg.arange(n), y] with y of length n") from None
+    rest = [a for a, k in enumerate(kept) if k == "slice"]
+    out = transpose(out, [a for a, _, _ in arrays] + rest)
+    m = len(arrays)
+    flat = idxs[0]
+    if m > 1:  # a flat index checks only its total range: check each index on its own axis
+        dims = out.shape[:m]
+        flat = None
+        for (_, idx, checked), d in zip(arrays, dims):
+            idx = idx if checked else Gather()(arange(d), idx)
+            flat = idx if flat is None else flat * (d if isinstance(d, int) else dim_size(d)) + idx
+        total = size_of(dims)
+        out = reshape(out, (int(total) if total.is_Integer else total,) + out.shape[m:])
+        flat = broadcast_to(flat, batch) if flat.shape != batch else flat
+    got = gather(out, flat)  # batch + rest axes
+    # NumPy puts the advanced axes where the advanced entries are when they are adjacent
+    # (ints count as advanced), else first.
+    where = [i for i, e in enumerate(entries) if e[0] in ("int", "array")]
+    adjacent = where == list(range(where[0], where[-1] + 1))
+    slots, r = ([] if adjacent else ["batch"]), 0
+    for i, e in enumerate(entries):
+        if e[0] == "new":
+            slots.append("new")
+        elif e[0] == "slice":
+            slots.append(len(batch) + r)
+            r += 1
+        elif adjacent and i == where[0]:
+            slots.append("batch")
+    perm, final = [], []
+    for s in slots:
+        if s == "batch":
+            perm += range(len(batch))
+            final += batch
+        elif s == "new":
+            final.append(1)
+        else:
+            perm.append(s)
+            final.append(got.shape[s])
+    return reshape(transpose(got, perm), tuple(final))
 
 
 def getitem(x, key):
-    """``x[key]``: a gather for an integer expression or array, else basic indexing."""
-    if isinstance(key, (Expr, np.ndarray, list)):
-        if isinstance(key, (np.ndarray, list)) and np.asarray(key).dtype.kind not in "iu":
-            raise TypeError(f"cannot index {x.describe()} with an array of dtype "
-                            f"{np.asarray(key).dtype}; use an integer index array")
-        return gather(x, key)
-    if isinstance(key, tuple) and any(isinstance(k, (Expr, np.ndarray, list)) for k in key):
-        raise TypeError(f"cannot index {x.describe()} with {key!r}: an index expression "
-                        "gathers along axis 0 only, as x[idx]")
-    index, final = _static_index(x, key)
+    """``x[key]`` with NumPy's meaning: ints (negative ones count from the end, also on
+    a named dimension), slices, ``...`` and None; integer arrays or integer expressions
+    along any axes (NumPy's advanced indexing: index arrays broadcast together, and
+    their axes go where the advanced entries are when those are adjacent, else
+    first); NumPy bool masks (a static shape). A symbolic mask (``x[x > 0]``) has a
+    data-dependent shape: use ``sg.where(mask, x, 0)``. Index values of an expression
+    out of range, or negative, raise IndexError at call time.
+
+    >>> import numpy as np
+    >>> import symgrad as sg
+    >>> M = sg.matrix("M", "batch", 4)
+    >>> y = sg.vector("y", "batch", dtype="int64")
+    >>> M[:, y].shape, M[..., -1].shape, M[sg.arange("batch"), y].shape
+    ((batch, batch), (batch,), (batch,))
+    >>> A = sg.tensor("A", (2, 3, 4))
+    >>> A[1, :, [0, 2]].shape, A[:, [0, 2], [1, 3]].shape, A[np.array([True, False])].shape
+    ((2, 3), (2, 2), (1, 3, 4))
+    >>> A[[0, 1], [1, 2]].eval({A: np.arange(24.0).reshape(2, 3, 4)})
+    array([[ 4.,  5.,  6.,  7.],
+           [20., 21., 22., 23.]])
+    """
+    entries = _parse_index(x, key)
+    if any(e[0] == "array" for e in entries):
+        return _advanced(x, entries)
+    index = tuple(e[1] for e in entries if e[0] in ("int", "slice"))
+    final = tuple(1 if e[0] == "new" else e[2] for e in entries if e[0] != "int")
     out = x
     if any(k != (0, d, 1) for k, d in zip(index, x.shape)):
         out = Slice(index)(x)
