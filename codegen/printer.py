@@ -22,6 +22,7 @@ import math
 import re
 
 import sympy
+from sympy.codegen.cfunctions import isnan
 from sympy.printing.pycode import PythonCodePrinter
 
 
@@ -162,9 +163,34 @@ class NumbaPrinter(PythonCodePrinter):
     def _print_ceiling(self, e):
         return f"np.ceil({self._print(e.args[0])})"
 
+    def _print_exp2(self, e):
+        # pow is exact for integer exponents, as NumPy's exp2 (e**(x ln 2) is not)
+        return f"({self._literal(2)})**({self._print(e.args[0])})"
+
+    def _print_rint(self, e):
+        return f"np.rint({self._print(e.args[0])})"
+
+    def _print_cbrt(self, e):
+        return f"np.cbrt({self._print(e.args[0])})"
+
+    def _print_mod(self, e):
+        # Python's % on numbers is NumPy's mod: the result has the divisor's sign
+        x, y = (self.parenthesize(a, sympy.printing.precedence.PRECEDENCE["Mul"] + 1)
+                for a in e.args)
+        return f"({x} % {y})"
+
+    def _print_isnan(self, e):
+        x = self._print(e.args[0])
+        return f"({x} != {x})"
+
+    def _print_isfinite(self, e):
+        return f"(abs({self._print(e.args[0])}) < np.inf)"
+
     def _vector_math_call(self, name, e):
         # codegen.vmath's branch-free v<name>, which LLVM vectorises in a loop;
         # it computes in float64, so a float32 result is rounded back
+        if e.is_number:  # log(2) in a derivative: a literal, not a call per element
+            return self._literal(float(e))
         arg = self._print(e.args[0])
         if not self.vector_math:
             return f"math.{name}({arg})"
@@ -189,12 +215,15 @@ def nan_watched(piecewise):
     """The values whose nan must reach the result of ``piecewise``'s otherwise-piece:
     those its comparisons read and that piece does not (a nan makes every
     comparison false, so maximum(nan, 1) would be 1; NumPy gives nan), unless
-    every piece is a constant (a comparison's 0/1: nan > 1 is false, 0)."""
+    every piece is a constant (a comparison's 0/1: nan > 1 is false, 0). A value
+    whose nan a condition tests itself (``isnan(b)``: NumPy's fmax) is the
+    formula's to handle."""
     *pieces, (last, cond) = piecewise.args
     if cond != sympy.true or not pieces or all(v.is_number for v, _ in piecewise.args):
         return []
     read = set().union(*(c.free_symbols for _, c in pieces)) - last.free_symbols
-    return sorted(read, key=str)
+    tested = {a for _, c in pieces for f in c.atoms(isnan) for a in f.args}
+    return sorted(read - tested, key=str)
 
 
 def is_vector_math(call):

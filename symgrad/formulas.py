@@ -1,9 +1,82 @@
 """What an elementwise formula may contain: SymPy's arithmetic, choices and
 the functions every backend prints (checked by class identity), and the
 canonical parameters t0, t1, ... of formulas."""
+import math
+
 import numpy as np
 import sympy
-from sympy.codegen.cfunctions import expm1, log1p
+from sympy.codegen.cfunctions import exp2, expm1, hypot, isnan, log1p, log2, log10
+
+
+
+# Functions SymPy lacks (or has only with a complex or unevaluated meaning). Each
+# evaluates at numbers (so constant arguments fold), and each backend prints it
+# by its class name: ``codegen.printer.NumbaPrinter._print_<name>`` and the NumPy
+# function of that name in ``ops.elementwise._UFUNCS``.
+
+class rint(sympy.Function):
+    """x rounded to the nearest integer, halves to even (NumPy's rint); a step
+    function, so its derivative is 0 (as PyTorch's round)."""
+    nargs = 1
+
+    @classmethod
+    def eval(cls, x):
+        if x.is_Integer:
+            return x
+        if x.is_Number:
+            return sympy.Float(float(np.rint(float(x))))
+        return None
+
+    def fdiff(self, argindex=1):
+        return sympy.S.Zero
+
+
+class cbrt(sympy.Function):
+    """The real cube root (NumPy's cbrt: cbrt(-8) = -2; SymPy's cbrt is the
+    principal, complex root); d/dx = 1 / (3 cbrt(x)**2)."""
+    nargs = 1
+
+    @classmethod
+    def eval(cls, x):
+        if x.is_Number:
+            return sympy.Float(float(np.cbrt(float(x))))
+        return None
+
+    def fdiff(self, argindex=1):
+        return 1 / (3 * self ** 2)
+
+
+class mod(sympy.Function):
+    """NumPy's mod (remainder): x - y floor(x / y), with the divisor's sign.
+    SymPy's Mod does not differentiate; this does: 1 and -floor(x / y)."""
+    nargs = 2
+
+    @classmethod
+    def eval(cls, x, y):
+        if x.is_Number and y.is_Number:
+            with np.errstate(all="ignore"):
+                return sympy.Float(float(np.mod(float(x), float(y))))
+        return None
+
+    def fdiff(self, argindex=1):
+        x, y = self.args
+        return sympy.S.One if argindex == 1 else -sympy.floor(x / y)
+
+
+class isfinite(sympy.logic.boolalg.BooleanFunction):
+    """True where x is neither inf nor nan: a condition for Piecewise. (SymPy's
+    isinf is false for every real symbol, which SymPy takes to be finite.)"""
+    nargs = 1
+
+    @classmethod
+    def eval(cls, x):
+        if x.is_Number:
+            return sympy.true if math.isfinite(float(x)) else sympy.false
+        return None
+
+    def _numpycode(self, printer):  # SymPy's code printers would recurse on it
+        return f"numpy.isfinite({printer._print(self.args[0])})"
+
 
 _PARAMS = [sympy.Symbol(f"t{i}", real=True) for i in range(64)]
 
@@ -15,6 +88,7 @@ SUPPORTED_FUNCTIONS = frozenset({
     sympy.sinh, sympy.cosh, sympy.tanh, sympy.asinh, sympy.acosh, sympy.atanh, sympy.Abs,
     sympy.sign, sympy.Piecewise, sympy.Heaviside, sympy.Max, sympy.Min, sympy.floor,
     sympy.ceiling, sympy.erf, sympy.erfc, log1p, expm1, sympy.atan2,
+    exp2, log2, log10, hypot, isnan, isfinite, rint, cbrt, mod,
 })
 # the other SymPy classes a formula is made of: arithmetic, choices, conditions
 _STRUCTURE = frozenset({
