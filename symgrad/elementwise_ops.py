@@ -652,11 +652,17 @@ def logaddexp(x1, x2):
     >>> sg.logaddexp(a, 1000.0).eval({a: [1000.0, -1000.0, 0.0]}).round(6)
     array([1000.693147, 1000.      , 1000.      ])
     """
-    # numbers as constants: folded into the formula, exp(1000.0 - t) would become
-    # exp(1000.0) exp(-t), a float beyond range
-    floats = [x.dtype for x in (x1, x2) if isinstance(x, Expr) and x.dtype.startswith("float")]
+    # numbers (and weak constants, which fold like numbers) as strong constants: in
+    # the formula, SymPy would evaluate exp(1000.0 - t) to exp(1000.0) exp(-t), a
+    # float beyond range
+    def weak(x):
+        return isinstance(x, numbers.Number) or (isinstance(x, Expr) and getattr(x.op, "weak", False))
+
+    floats = [x.dtype for x in (x1, x2) if not weak(x) and isinstance(x, Expr)
+              and x.dtype.startswith("float")]
     dtype = result_dtype(floats) if floats else "float64"
-    x1, x2 = (constant(x, dtype=dtype) if isinstance(x, numbers.Number) else x for x in (x1, x2))
+    x1, x2 = (constant(x.op.value if isinstance(x, Expr) else x, dtype=dtype) if weak(x) else x
+              for x in (x1, x2))
     return _logaddexp(x1, x2)
 
 
