@@ -13,9 +13,9 @@ from .ops import (Broadcast, Concatenate, Cumsum, Gather, Reduce, Reshape, Slice
                   Transpose)
 from .ops.contraction import contract, sum_axes
 from .ops.elementwise import cast
-from .ops.leaves import constant
-from .types import (as_dim, broadcast_shapes, is_float, normalize_axes, result_dtype, same_dim,
-                    shape_str, size_of)
+from .ops.leaves import constant, result_type, weak_to
+from .types import (as_dim, broadcast_shapes, is_float, normalize_axes, same_dim, shape_str,
+                    size_of)
 
 
 def _as_expr(x):
@@ -42,13 +42,17 @@ def _parse_spec(spec, xs):
 
 
 def einsum(spec, *xs):
-    """Einstein summation over expressions, as ``numpy.einsum`` (no repeated
-    index within one operand; ``...`` and the implicit output are supported).
+    """Einstein summation over expressions, as ``numpy.einsum`` (``...``, the
+    implicit output, and an index repeated within one operand: its diagonal,
+    taken first by ``sg.diagonal``).
 
     >>> import symgrad as sg
     >>> A, B = sg.matrix("A", 2, 3), sg.matrix("B", 3, 4)
     >>> sg.einsum("ij,jk->ik", A, B).shape
     (2, 4)
+    >>> S = sg.matrix("S", "n", "n")
+    >>> float(sg.einsum("ii->", S).eval({S: [[1.0, 2.0], [3.0, 4.0]]}))
+    5.0
     """
     xs = [_as_expr(x) for x in xs]
     subs, out = _parse_spec(spec, xs)
@@ -59,9 +63,6 @@ def einsum(spec, *xs):
         if len(s) != x.ndim:
             raise ShapeError(f"einsum {spec!r}: operand {k} {x.describe()} has {x.ndim} "
                              f"dimension(s) but subscript {s!r} names {len(s)}")
-        if len(set(s)) != len(s):
-            raise ValueError(f"einsum {spec!r}: operand {k} repeats an index in {s!r}; "
-                             "diagonals and traces are not supported")
         for c, d in zip(s, x.shape):
             if c in dims and not same_dim(dims[c][0], d):
                 other = xs[dims[c][1]]
@@ -70,6 +71,9 @@ def einsum(spec, *xs):
             dims.setdefault(c, (d, k))
     if len(set(out)) != len(out) or any(c not in dims for c in out):
         raise ValueError(f"einsum {spec!r}: output {out!r} must name distinct input indices")
+    if any(len(set(s)) != len(s) for s in subs):
+        from .linalg_ops import einsum_diagonals  # composes on this module
+        subs, xs = zip(*(einsum_diagonals(s, x) for s, x in zip(subs, xs)))
     return contract(",".join(subs) + "->" + out, *xs)
 
 
@@ -306,8 +310,8 @@ def concatenate(xs, axis=0):
                              f"{x.describe()} differ in another axis")
     if len(xs) == 1:
         return xs[0]
-    dtype = result_dtype([x.dtype for x in xs])
-    return Concatenate(axis)(*(cast(x, dtype) for x in xs))
+    dtype = result_type(xs)  # the strong operands decide; weak ones (sg.zeros(n)) follow
+    return Concatenate(axis)(*(cast(weak_to(x, dtype), dtype) for x in xs))
 
 
 def stack(xs, axis=0):
