@@ -21,6 +21,7 @@ from ..sympy_algebra import (NoMatrixForm, as_scalar, broadcast_form, broadcast_
                              matrix_shape, transpose_of)
 from ..types import FLOAT_DTYPES, resolve_dim, result_dtype
 from .base import Primitive
+from .leaves import result_type, weak_to
 from .views import Transpose, permute, reshape_to
 
 
@@ -141,7 +142,10 @@ class Contract(Primitive):
 def contract(spec, *xs):
     """The einsum ``spec`` (explicit output, valid for ``xs``: checked by the
     caller) with its letters renamed in order of first appearance, so equal
-    contractions are one node; a lone permutation is a transpose."""
+    contractions are one node; a lone permutation is a transpose. Weak
+    operands (``sg.eye(3)``) take the dtype of the strong ones."""
+    dtype = result_type(xs)
+    xs = [weak_to(x, dtype) for x in xs]
     ins, out = spec.split("->")
     subs = ins.split(",")
     rename = {}

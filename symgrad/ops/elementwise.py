@@ -28,7 +28,7 @@ from ..sympy_algebra import (broadcast_form, broadcast_index, display_formula,
 from ..types import as_dtype, broadcast_shapes, is_float, result_dtype
 from .base import Primitive
 from .contraction import broadcast_to_shape, sum_to
-from .leaves import constant
+from .leaves import constant, is_weak, weak_constant, weak_to, weak_value
 
 
 @dataclass(frozen=True)
@@ -165,15 +165,22 @@ def apply(formula, args, name, dtype=None, derivative_of=""):
     """The node computing ``formula`` elementwise over ``args`` (Exprs, numbers, arrays).
 
     Python numbers become part of the formula (so ``x * 0.5`` keeps x's dtype,
-    as NumPy's weak scalars do); repeated arguments are merged; the result is
-    equal by structure to any node built the same way.
+    as NumPy's weak scalars do), and so do weak constants that repeat one
+    number (``sg.zeros(n)``, ``sg.constant(0.5)``); other weak arguments take
+    the dtype the strong ones decide (``leaves.is_weak``). Repeated arguments
+    are merged; the result is equal by structure to any node built the same way.
     ``derivative_of`` names the op whose derivative this is (set by ``vjp``).
     """
     body, nodes, ps = formula.expr, [], formula.variables
-    subs = {}
+    subs, folded = {}, {}  # folded: weak constant arguments now numbers of the formula
     for p, a in zip(ps, args):
         if isinstance(a, Expr):
-            nodes.append((p, a))
+            number = weak_value(a)
+            if number is None:
+                nodes.append((p, a))
+            else:
+                subs[p] = _as_number(number)
+                folded[p] = a
         elif isinstance(a, numbers.Number) and not isinstance(a, complex):
             subs[p] = _as_number(a)
         elif isinstance(a, (np.ndarray, list, tuple, np.generic)):
@@ -187,25 +194,33 @@ def apply(formula, args, name, dtype=None, derivative_of=""):
     subs.update({p: new_ps[unique.index(a)] for p, a in nodes})
     body = body.xreplace(subs)
     in_dtypes = [a.dtype for a in unique]
+    strong = [a.dtype for a in unique if not is_weak(a)]  # they decide the dtype (NumPy 2)
+    floats = [d for d in strong if is_float(d)] or [d for d in in_dtypes if is_float(d)]
     if body.has(sympy.zoo) and not formula.expr.has(sympy.zoo):
         # folding a number made a pole (x / 0.0): SymPy's zoo has no sign, so the
         # numbers become constants and the division happens at run time, as in NumPy
-        floats = [d for d in in_dtypes if is_float(d)]
-        as_constant = functools.partial(constant, dtype=result_dtype(floats) if floats else None)
-        return apply(formula, [as_constant(a) if isinstance(a, numbers.Number) else a
-                               for a in args], name, dtype, derivative_of)
+        def as_constant(v):  # strong, so it is not folded again
+            return constant(np.asarray(v), dtype=result_dtype(floats) if floats else None)
+        return apply(formula, [as_constant(a) if isinstance(a, numbers.Number) else
+                               broadcast_to_shape(as_constant(weak_value(a)), a.shape)
+                               if p in folded else a
+                               for p, a in zip(ps, args)], name, dtype, derivative_of)
+    explicit = dtype is not None
     if dtype is None:
-        floats = [d for d in in_dtypes if is_float(d)]
         if floats:
             dtype = result_dtype(floats)
         elif _int_closed(body, new_ps):
-            dtype = result_dtype(in_dtypes)
+            dtype = result_dtype(strong or in_dtypes)
         else:
             dtype = "float64"
+    if not explicit:
+        unique = [weak_to(a, dtype) for a in unique]
+    weak = not explicit and not any(is_float(d) == is_float(dtype) for d in strong)
     # integral floats as integers, so 1.0 - x and 1 - x are one formula (dtype is decided)
     body = body.xreplace({f: sympy.Integer(int(f)) for f in body.atoms(sympy.Float)
                           if float(f).is_integer()})
-    shape = broadcast_shapes([a.shape for a in unique], [a.name for a in unique])
+    shaping = unique + list(folded.values())
+    shape = broadcast_shapes([a.shape for a in shaping], [a.name for a in shaping])
     # arguments the formula does not use only contribute their shape
     used = [a for a, p in zip(unique, new_ps) if p in body.free_symbols]
     if len(used) < len(unique):
@@ -215,7 +230,7 @@ def apply(formula, args, name, dtype=None, derivative_of=""):
         value = complex(body)
         if value.imag:
             raise ValueError(f"{name} of these numbers is not real: {body}")
-        out = constant(value.real, dtype=dtype)
+        out = weak_constant(value.real, dtype) if weak else constant(value.real, dtype=dtype)
     elif body == new_ps[0] and len(used) == 1 and used[0].dtype == dtype:
         out = used[0]
     else:

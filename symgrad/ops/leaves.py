@@ -1,5 +1,16 @@
 """Leaves of a graph: ``Input`` (a variable), ``Constant`` and ``DimSize``
-(the size of a named dimension, known at call time)."""
+(the size of a named dimension, known at call time); and weak types.
+
+A constant made from a Python number is *weakly typed* (as NumPy 2's Python
+scalars and JAX's weak types): combined with a float32 expression it becomes
+float32 instead of promoting the float32 model to float64. An expression
+computed from weak constants only is weak too (``is_weak``), and the builders
+that combine operands (``apply``, ``contract``, ``concatenate``) let the
+strong operands decide the dtype and convert the weak ones to it
+(``weak_to``); a weak constant that is one number repeated folds into an
+elementwise formula as that number, exactly like a Python number.
+"""
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -7,7 +18,7 @@ import sympy
 from sympy import OneMatrix
 
 from ..graph import Expr, toposort
-from ..types import as_dtype
+from ..types import as_dtype, is_float, result_dtype
 from ..sympy_algebra import NoMatrixForm, mat_mul, matrix_shape, number, symbol_for
 from .base import Leaf
 
@@ -44,15 +55,18 @@ def free_inputs(outputs):
 
 
 class Constant(Leaf):
-    """A fixed array; equal constants are one op (hashed by dtype, shape, bytes)."""
+    """A fixed array; equal constants are one op (hashed by dtype, shape, bytes
+    and weakness: a weak constant takes the dtype of what it is combined with)."""
 
     label = "constant"
+    weak = False
 
-    def __init__(self, value):
+    def __init__(self, value, weak=False):
         value = np.array(value, copy=True)
         value.flags.writeable = False
         self.value = value
-        self._key = (value.dtype.str, value.shape, value.tobytes())
+        self.weak = bool(weak)
+        self._key = (value.dtype.str, value.shape, value.tobytes(), self.weak)
 
     def __eq__(self, other):
         return isinstance(other, Constant) and self._key == other._key
@@ -94,20 +108,134 @@ class Constant(Leaf):
 def constant(value, dtype=None):
     """A constant from a number or an array (copied; later changes to it are not seen).
 
+    A Python number without ``dtype`` makes a *weak* constant (as NumPy 2 and
+    JAX treat Python scalars): it is float64 (or int64) alone, but takes the
+    dtype of a float32 expression it is combined with. An array, a NumPy
+    scalar or an explicit ``dtype`` makes a strong constant, which promotes
+    as NumPy does.
+
     >>> import symgrad as sg
     >>> c = sg.constant([1.0, 2.0])
     >>> c.shape, c.dtype
     ((2,), 'float64')
+    >>> x = sg.vector("x", 2, dtype="float32")
+    >>> (x + sg.constant(1.0)).dtype, (x + sg.constant(np.float64(1.0))).dtype
+    ('float32', 'float64')
     """
     arr = np.asarray(value)
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"a constant must be numeric, got dtype {arr.dtype} from {value!r}")
+    weak = dtype is None and isinstance(value, (bool, int, float)) and \
+        not isinstance(value, np.generic)
     if dtype is None:
         dtype = "float64" if arr.dtype.kind == "f" else "int64"
         if arr.dtype.name in ("float32", "int32"):
             dtype = arr.dtype.name
     dtype = as_dtype(dtype)
-    return Expr(Constant(arr.astype(dtype)), (), dtype, arr.shape)
+    return Expr(Constant(arr.astype(dtype), weak), (), dtype, arr.shape)
+
+
+def weak_constant(value, dtype):
+    """A weak constant of ``dtype`` holding ``value`` (see :func:`constant`)."""
+    arr = np.asarray(value).astype(as_dtype(dtype))
+    return Expr(Constant(arr, weak=True), (), arr.dtype.name, arr.shape)
+
+
+# ---------------------------------------------------------------- weak types
+
+_weak = weakref.WeakKeyDictionary()  # {node structure: bool}, filled by is_weak
+
+
+def _same_kind(a, b):
+    return is_float(a) == is_float(b)
+
+
+def _is_cast(node):
+    """An identity formula that changes the dtype: ``sg.cast``, always explicit."""
+    formula = getattr(node.op, "formula", None)
+    return formula is not None and len(node.inputs) == 1 and \
+        formula.expr == formula.variables[0] and node.inputs[0].dtype != node.dtype
+
+
+def is_weak(x):
+    """True when ``x``'s dtype was not chosen by the user: a weak constant, or
+    a node whose inputs of its own kind (float or int) are all weak, such as a
+    broadcast of a weak constant or ``sg.arange(n)``; an elementwise float
+    formula of integers only, such as ``sg.one_hot``'s mask, is weak too (no
+    float operand chose its width). A cast is explicit, hence strong.
+
+    >>> import symgrad as sg
+    >>> is_weak(sg.zeros(3)), is_weak(sg.zeros(3, dtype="float64")), is_weak(sg.vector("x", 3))
+    (True, False, False)
+    """
+    stack = [x]
+    while stack:  # iterative: a deep graph must not hit the recursion limit
+        node = stack[-1]
+        if node._key in _weak:
+            stack.pop()
+            continue
+        if not node.inputs:
+            verdict = isinstance(node.op, Constant) and node.op.weak
+        elif _is_cast(node):
+            verdict = False
+        else:
+            deciding = [i for i in node.inputs if _same_kind(i.dtype, node.dtype)]
+            known = [_weak.get(i._key) for i in deciding]
+            if not deciding and not hasattr(node.op, "formula"):
+                verdict = False  # e.g. an index computed from floats: its dtype is the op's own
+            elif False in known:
+                verdict = False
+            elif None in known:
+                stack.append(deciding[known.index(None)])
+                continue
+            else:
+                verdict = True
+        _weak[node._key] = verdict
+        stack.pop()
+    return _weak[x._key]
+
+
+def _views_down(x):
+    """``x`` and the nodes below it through one-input views (broadcast, reshape, ...)."""
+    while True:
+        yield x
+        if getattr(x.op, "fusion", None) != "view" or len(x.inputs) != 1:
+            return
+        x = x.inputs[0]
+
+
+def weak_value(x):
+    """The Python number a weak ``x`` repeats (a weak constant, through views),
+    else None: elementwise formulas fold it in like a Python number."""
+    for node in _views_down(x):
+        pass
+    op = node.op
+    if not (isinstance(op, Constant) and op.weak and op.value.size):
+        return None
+    first = op.value.flat[0]
+    return first.item() if (op.value == first).all() else None
+
+
+def result_type(xs):
+    """The dtype that ``xs`` combine to: the strong operands decide (the widest
+    float, else the widest int); a weak float among strong ints gives float64."""
+    strong = [x.dtype for x in xs if not is_weak(x)]
+    floats = [d for d in strong if is_float(d)] or [x.dtype for x in xs if is_float(x.dtype)]
+    return result_dtype(floats or strong or [x.dtype for x in xs])
+
+
+def weak_to(x, dtype):
+    """A weak ``x`` of the same kind (float or int) as ``dtype`` converted to it;
+    any other ``x`` unchanged. Constants are converted where they are (and
+    through the views above them); anything else gets a cast."""
+    if x.dtype == dtype or not _same_kind(x.dtype, dtype) or not is_weak(x):
+        return x
+    if not x.inputs:
+        return weak_constant(x.op.value, dtype)
+    if getattr(x.op, "fusion", None) == "view" and len(x.inputs) == 1:
+        return x.op(weak_to(x.inputs[0], dtype))
+    from .elementwise import cast  # noqa: PLC0415 - elementwise imports this module
+    return cast(x, dtype)
 
 
 @dataclass(frozen=True)
