@@ -131,7 +131,9 @@ def jacobian(y, x):
     >>> sg.jacobian(A.sum(axis=1), A).shape
     (2, 2, 3)
     """
-    y, x = T._as_expr(y), T._as_expr(x)
+    y = T._as_expr(y)
+    if not isinstance(x, Expr):
+        raise TypeError(f"jacobian: x must be a symgrad expression, got {type(x).__name__}")
     for name, e in (("y", y), ("x", x)):
         if not is_float(e.dtype):
             raise TypeError(f"jacobian needs floating-point y and x, but {name} is {e.describe()}")
@@ -163,7 +165,8 @@ def hessian(cost, x):
     >>> sg.hessian((X ** 2).sum(), X).shape
     (2, 2, 2, 2)
     """
-    x = T._as_expr(x)
+    if not isinstance(x, Expr):
+        raise TypeError(f"hessian: x must be a symgrad expression, got {type(x).__name__}")
     _static_size(x, "hessian(cost, x)", "it takes one reverse sweep per element of x: bind "
                  "the dimension to an int, or use sg.hvp(cost, x, v) for products")
     return jacobian(grad(cost, x, disconnected="zero"), x)

@@ -244,6 +244,8 @@ def test_errors():
         sg.jvp(sg.vector("i", 2, dtype="int64"), x, x)
     with pytest.raises(TypeError, match="floating-point"):
         sg.jacobian(x, sg.vector("i", 2, dtype="int64"))
+    with pytest.raises(TypeError, match="expression"):
+        sg.hessian((x * x).sum(), np.ones(2))
     # the 1-d behaviour is unchanged, and named dimensions of x are fine in a jacobian
     assert sg.jacobian(x * x, x).shape == (2, 2)
     assert [str(d) for d in sg.jacobian((M * x).sum(), M).shape] == ["batch", "2"]

@@ -140,7 +140,7 @@ FIXED = [
     # dropout
     Case("dropout with a fed mask", lambda x, m: sg.nn.dropout(x, 0.25, mask=m), [_r(3, 4), _mask],
          lambda x, m: x * m / 0.75, wrt=(0,)),
-    Case("dropout broadcast mask", lambda x, m: sg.nn.dropout(x, 0.5, True, m),
+    Case("dropout broadcast mask", lambda x, m: sg.nn.dropout(x, 0.5, True, mask=m),
          [_r(3, 4), np.array([1.0, 0.0, 1.0, 1.0])], lambda x, m: x * m * 2.0, wrt=(0,)),
     Case("dropout evaluation", lambda x: sg.nn.dropout(x, 0.5, training=False), [_r(3)],
          lambda x: x),
@@ -241,6 +241,8 @@ def test_errors_name_the_expression_and_the_fix():
     x = sg.matrix("acts", 3, 4)
     with pytest.raises(ValueError, match="mask=.*dropout_mask"):
         sg.nn.dropout(x, 0.5)
+    with pytest.raises(TypeError):  # torch's 4th argument is inplace: mask is keyword-only
+        sg.nn.dropout(x, 0.5, True, np.ones((3, 4)))
     with pytest.raises(ValueError, match="between 0 and 1"):
         sg.nn.dropout(x, 1.5, mask=np.ones((3, 4)))
     with pytest.raises(sg.ShapeError, match="mask"):

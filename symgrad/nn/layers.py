@@ -215,12 +215,13 @@ def _check_p(p):
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p!r}")
 
 
-def dropout(input, p=0.5, training=True, mask=None):  # noqa: A002 - torch's name
+def dropout(input, p=0.5, training=True, *, mask=None):  # noqa: A002 - torch's name
     """Zero elements of ``input`` where ``mask`` is 0 and scale the others by
     1 / (1 - p), as ``torch.nn.functional.dropout``; the identity when
     ``training=False``.
 
-    A symbolic graph draws no random numbers: ``mask`` is a keep-mask (1 keep,
+    A symbolic graph draws no random numbers: ``mask`` (keyword-only, where
+    torch's fourth argument is ``inplace``) is a keep-mask (1 keep,
     0 drop) that broadcasts to ``input``, normally a graph input fed a fresh
     :func:`dropout_mask` each step (seeded, so runs repeat). With ``p == 1``
     the result is zeros, with ``p == 0`` the input (the mask is not needed).
