@@ -19,7 +19,7 @@ from .graph import Expr
 from .ops import Broadcast, Cumsum, Reshape
 from .ops.elementwise import cast
 from .ops.leaves import constant, is_weak, weak_constant
-from .types import as_dim, as_dtype, as_shape, check_size, is_float, shape_str
+from .types import as_dim, as_dtype, as_shape, check_size, is_float, same_dim, shape_str
 
 __all__ = ["zeros", "ones", "full", "zeros_like", "ones_like", "full_like", "arange", "eye",
            "one_hot"]
@@ -32,7 +32,7 @@ comparison of two ``arange`` (no N*M array passed to the compiled code)."""
 def _spread(value, shape, what):
     """``value`` (an expression) broadcast to ``shape`` under NumPy's rules."""
     lead = len(shape) - value.ndim
-    if lead < 0 or any(d != 1 and d != t for d, t in zip(value.shape, shape[lead:])):
+    if lead < 0 or any(d != 1 and not same_dim(d, t) for d, t in zip(value.shape, shape[lead:])):
         raise ShapeError(f"{what}: the fill value {value.describe()} does not broadcast to "
                          f"shape {shape_str(shape)}")
     check_size(shape, value.dtype, what)
@@ -111,10 +111,10 @@ def full_like(a, fill_value, dtype=None, shape=None):
     dtype = a.dtype if dtype is None else as_dtype(dtype)
     if isinstance(fill_value, Expr):
         value = cast(fill_value, dtype)
-    elif dtype == a.dtype and is_weak(a):
-        value = weak_constant(_fill(fill_value, None, "sg.full_like").op.value, dtype)
     else:
-        value = _fill(fill_value, dtype, "sg.full_like")
+        value = _fill(fill_value, dtype, "sg.full_like")  # strong, of dtype
+        if dtype == a.dtype and is_weak(a):
+            value = weak_constant(value.op.value, dtype)
     return _spread(value, shape, "sg.full_like")
 
 
@@ -162,6 +162,7 @@ def arange(start, stop=None, step=None, dtype=None):
     """
     if stop is None:
         start, stop = 0, start
+    start, stop, step = (int(v) if isinstance(v, sympy.Integer) else v for v in (start, stop, step))
     if any(_is_named(v) for v in (start, step)):
         raise ValueError(f"arange({start!r}, {stop!r}, {step!r}): only the stop may be a "
                          "named dimension")
