@@ -497,9 +497,11 @@ def _static_index(x, key):
     return index, final
 
 
-def _same_graph(a, b):
-    return a.op == b.op and len(a.inputs) == len(b.inputs) and all(
-        map(_same_graph, a.inputs, b.inputs))
+def _is_arange(idx, d):
+    """Whether ``idx`` is ``0, 1, ..., d - 1`` (a constant, or sg.arange of a named d)."""
+    if not idx.inputs and hasattr(idx.op, "value"):
+        return isinstance(d, int) and np.array_equal(idx.op.value, np.arange(d))
+    return idx == arange(d)  # equal structure
 
 
 def _pick_pattern(x, entries):
@@ -510,7 +512,7 @@ def _pick_pattern(x, entries):
     (_, y, _), = entries[1][1]
     if rows.shape != x.shape[:1] or y.shape != x.shape[:1]:
         return None
-    return y if _same_graph(rows, arange(x.shape[0])) else None
+    return y if _is_arange(rows, x.shape[0]) else None
 
 
 def _advanced(x, entries):
