@@ -114,6 +114,9 @@ class Size(int):
     def __call__(self, dim=None):
         return _dims(self._shape, self._what, dim)
 
+    def __reduce__(self):  # pickles and copies as the plain count
+        return int, (int(self),)
+
 
 class NamedSize:
     """``x.size`` when ``x`` has named dimensions: the count is a formula of them,

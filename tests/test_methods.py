@@ -2,6 +2,8 @@
 the node its function builds (equal structure), equals NumPy, and
 where NumPy and PyTorch read a spelling differently, neither reading is
 silently wrong."""
+import pickle
+
 import numpy as np
 import pytest
 
@@ -107,6 +109,7 @@ def test_size_is_the_count_and_callable_as_pytorch():
     assert X.size() == (2, 3, 4) and X.size(1) == 3 and X.size(-1) == 4
     assert X.numel() == 24 and X.dim() == 3 == X.ndim
     assert sg.scalar("s").size == 1 and sg.scalar("s").size() == ()
+    assert type(pickle.loads(pickle.dumps(X.size))) is int  # pickles as the count
     with pytest.raises(ValueError):
         X.size(3)
 
