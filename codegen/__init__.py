@@ -8,10 +8,10 @@ folder and ``numba.njit``s it (``codegen.compiler``).
 """
 from .compiler import Compiled, cache_key, compile_program
 from .printer import NumbaPrinter
-from .program import (Alloc, ArgOneHot, ByValue, CheckBounds, Compute, Copy, Index, Load, Loop,
-                      MatMul, Program, Reshape, Store, Subarray)
+from .program import (Alloc, ArgOneHot, Argsort, ByValue, CheckBounds, Compute, Copy, Index, Load,
+                      Loop, MatMul, Program, Reshape, Store, Subarray)
 from .source import program_source
 
-__all__ = ["Alloc", "ArgOneHot", "ByValue", "CheckBounds", "Compute", "Copy", "Index", "Load", "Loop",
-           "MatMul", "Program", "Reshape", "Store", "Subarray", "Compiled", "cache_key",
-           "compile_program", "NumbaPrinter", "program_source"]
+__all__ = ["Alloc", "ArgOneHot", "Argsort", "ByValue", "CheckBounds", "Compute", "Copy", "Index",
+           "Load", "Loop", "MatMul", "Program", "Reshape", "Store", "Subarray", "Compiled",
+           "cache_key", "compile_program", "NumbaPrinter", "program_source"]

@@ -136,6 +136,16 @@ class ArgOneHot:
 
 
 @dataclass(frozen=True)
+class Argsort:
+    """``name``: the int64 positions that sort ``source`` (C-contiguous, of sizes
+    ``shape``, at least 1-D) along its last axis, stably, nan last
+    (``np.argsort(source, axis=-1, kind="stable")``)."""
+    name: str
+    source: str
+    shape: tuple
+
+
+@dataclass(frozen=True)
 class Program:
     """``params`` (arrays and integer sizes, in call order), ``statements``, and
     the ``results`` returned as a tuple."""

@@ -25,8 +25,8 @@ import sympy
 
 from .outline import Outliner
 from .printer import VECTOR_MATH, NumbaPrinter, formula_lines, instantiate, math_calls
-from .program import Alloc, ArgOneHot, ByValue, CheckBounds, Compute, Copy, Load, Loop, \
-    MatMul, Reshape, Store, Subarray
+from .program import Alloc, ArgOneHot, Argsort, ByValue, CheckBounds, Compute, Copy, Load, \
+    Loop, MatMul, Reshape, Store, Subarray
 from .vmath import SIN_COS_LIMIT
 
 ENTRY = "kernel"
@@ -363,6 +363,15 @@ def _arg_one_hot(w, indent, st):
     w.add(inner + 1, f"{st.name}[{index}] = 1")
 
 
+def _argsort(w, indent, st):
+    """A stable argsort of each row along the last axis, by codegen.runtime's
+    ``argsort_rows`` on 2-D views."""
+    rows = _shape((sympy.Mul(*st.shape[:-1]), st.shape[-1]))
+    w.add(indent, f"{st.name} = arrays.empty({_shape(st.shape)}, np.int64)")
+    w.add(indent, f"argsort_rows(arrays.reshape({st.source}, {rows}), "
+                  f"arrays.reshape({st.name}, {rows}))")
+
+
 @dataclasses.dataclass
 class _Step:
     """One statement of the entry point: its ``lines`` inline, or the ``body`` of
@@ -406,6 +415,8 @@ def _steps(program):
             continue
         elif isinstance(st, ArgOneHot):
             _arg_one_hot(w, 1, st)
+        elif isinstance(st, Argsort):
+            _argsort(w, 1, st)
         elif isinstance(st, Loop):
             _loop(w, 1, st, arrays, zeroed)
             zeroed -= {s.array for s in st.body if isinstance(s, Store)}
@@ -424,11 +435,13 @@ def _steps(program):
 def program_source(program, roll=True):
     """The Python source of ``program``: imports, one function per repeated loop
     nest or product, and the entry point ``kernel``, which calls them."""
-    imported = {"math", "np", "arrays", "nonneg", "select",
-                *("v" + name for name in VECTOR_MATH)}
+    # argsort_rows only where used: every other kernel's source stays as it was
+    runtime = ["nonneg", "select"] + (["argsort_rows"] if any(
+        isinstance(st, Argsort) for st in program.statements) else [])
+    imported = {"math", "np", "arrays", *runtime, *("v" + name for name in VECTOR_MATH)}
     header = ["import math", "import numpy as np",
               "from codegen import arrays",
-              "from codegen.runtime import nonneg, select",
+              f"from codegen.runtime import {', '.join(runtime)}",
               f"from codegen.vmath import {', '.join('v' + name for name in VECTOR_MATH)}"]
     outer = set(program.params) | {getattr(st, "name", None) for st in program.statements}
     outliner = Outliner(outer, imported)

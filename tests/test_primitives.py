@@ -12,9 +12,9 @@ import pytest
 import sympy
 
 import symgrad as sg
-from symgrad.ops import (FACETS, PRIMITIVES, ArgOneHot, Broadcast, Concatenate, Contract,
-                         Cumsum, Elemwise, Gather, PutAlong, Reduce, Reshape, ScatterAdd, Slice,
-                         SliceAdd, TakeAlong, Transpose)
+from symgrad.ops import (FACETS, PRIMITIVES, ArgOneHot, Argsort, Broadcast, Concatenate,
+                         Contract, Cumsum, Elemwise, Gather, PutAlong, Reduce, Reshape, ScatterAdd,
+                         Slice, SliceAdd, TakeAlong, Transpose)
 
 from explicit_backends import _skip_in_the_numba_pass  # noqa: F401 - skips the repeat
 
@@ -52,6 +52,8 @@ def _cases():
         Cumsum: [("axis 0", x, {}, sg.cumsum(x, axis=0)), ("axis 1", x, {}, sg.cumsum(x, 1)),
                  ("reversed", x, {}, Cumsum(1, reverse=True)(x)),
                  ("named", n, {}, sg.cumsum(n, axis=0))],
+        # an integer output: its case is the float sort it drives (a gather at its positions)
+        Argsort: [("sort", x, {}, sg.sort(x)), ("sort named axis", n, {}, sg.sort(n, axis=0))],
     }
 
 

@@ -9,6 +9,7 @@ everything about it side by side (see ``base.py``):
 * ``views``: ``Reshape``, ``Transpose``;
 * ``indexing``: ``Gather`` / ``ScatterAdd``, ``TakeAlong`` / ``PutAlong``;
 * ``slicing``: ``Slice`` / ``SliceAdd``, ``Concatenate``;
+* ``sorting``: ``Argsort`` (stable, along the last axis; integer output);
 * ``leaves``: ``Input``, ``Constant``, ``DimSize``.
 
 Everything in the public API is built from these.
@@ -21,9 +22,10 @@ from .indexing import Gather, PutAlong, ScatterAdd, TakeAlong
 from .leaves import Constant, DimSize, Input, free_inputs
 from .reduction import ArgOneHot, Reduce
 from .slicing import Concatenate, Slice, SliceAdd
+from .sorting import Argsort
 from .views import Reshape, Transpose
 
 __all__ = ["FACETS", "PRIMITIVES", "Leaf", "Primitive", "Broadcast", "Contract", "Cumsum",
            "Elemwise", "Gather", "PutAlong", "ScatterAdd", "TakeAlong", "Constant", "DimSize",
            "Input", "free_inputs", "ArgOneHot", "Reduce", "Concatenate", "Slice", "SliceAdd",
-           "Reshape", "Transpose"]
+           "Reshape", "Transpose", "Argsort"]
