@@ -588,7 +588,9 @@ def getitem(x, key):
     their axes go where the advanced entries are when those are adjacent, else
     first); NumPy bool masks (a static shape). A symbolic mask (``x[x > 0]``) has a
     data-dependent shape: use ``sg.where(mask, x, 0)``. Index values of an expression
-    out of range, or negative, raise IndexError at call time.
+    out of range, or negative, raise IndexError at call time. ``M[:, y]`` is every
+    row at every label (NumPy's meaning); one label per row is ``sg.pick(M, y)``,
+    which ``M[sg.arange(n), y]`` builds.
 
     >>> import numpy as np
     >>> import symgrad as sg

@@ -57,6 +57,8 @@ SAME_AS_FUNCTION = [
      A.reshape(6, 4)),
     ("ravel", lambda: X.ravel(), lambda: sg.ravel(X), A.ravel()),
     ("squeeze", lambda: X[:, :1].squeeze(), lambda: sg.squeeze(X[:, :1]), A[:, :1].squeeze()),
+    ("squeeze(dim)", lambda: X[:, :1].squeeze(dim=1), lambda: sg.squeeze(X[:, :1], 1),
+     A[:, :1].squeeze(1)),
     ("repeat: NumPy's", lambda: X.repeat(2, axis=1), lambda: sg.repeat(X, 2, axis=1),
      A.repeat(2, axis=1)),
     ("dot", lambda: X.dot(np.ones(4)), lambda: sg.dot(X, np.ones(4)), A.dot(np.ones(4))),
