@@ -2,7 +2,8 @@
 conditionals.
 
 exp, expm1, log, log1p, sin, cos and tanh print as codegen.vmath's
-branch-free versions in float code (``vector_math=False``: libm's ``math.*``).
+branch-free versions in float code (``vector_math=False``: libm's ``math.*``);
+erfinv, which libm lacks, always prints as codegen.vmath's (scalar) verfinv.
 
 ``NumbaPrinter`` overrides the few ``_print_<Class>`` methods where stock
 ``PythonCodePrinter`` output is wrong or slow under ``@njit``: Piecewise,
@@ -192,16 +193,18 @@ class NumbaPrinter(PythonCodePrinter):
         if e.is_number:  # log(2) in a derivative: a literal, not a call per element
             return self._literal(float(e))
         arg = self._print(e.args[0])
-        if not self.vector_math:
+        if not self.vector_math and name not in VMATH_ONLY:
             return f"math.{name}({arg})"
         if name in RANGE_LIMITED:
             self.reduced.append(arg)
         call = f"v{name}({arg})"
-        return call if self.dtype == "float64" else f"np.float32({call})"
+        return call if self.dtype == "float64" else f"np.{self.dtype}({call})"
 
 
-VECTOR_MATH = ("cos", "exp", "expm1", "log", "log1p", "sin", "tanh")  # codegen.vmath.v<name>
+VECTOR_MATH = ("cos", "exp", "expm1", "log", "log1p", "sin", "tanh",  # codegen.vmath.v<name>
+               "erfinv")
 RANGE_LIMITED = ("cos", "sin")  # exact below codegen.vmath.SIN_COS_LIMIT only
+VMATH_ONLY = ("erfinv",)  # no libm equivalent; scalar code with branches, not vectorised
 for _name in VECTOR_MATH:
     setattr(NumbaPrinter, f"_print_{_name}",
             lambda self, e, name=_name: self._vector_math_call(name, e))
@@ -227,8 +230,9 @@ def nan_watched(piecewise):
 
 
 def is_vector_math(call):
-    """Whether the SymPy function ``call`` prints as a codegen.vmath function."""
-    return type(call).__name__ in VECTOR_MATH
+    """Whether the SymPy function ``call`` prints as a branch-free codegen.vmath function."""
+    name = type(call).__name__
+    return name in VECTOR_MATH and name not in VMATH_ONLY
 
 
 def math_calls(formula):

@@ -13,9 +13,13 @@ from .composites import log_softmax, logsumexp, softmax
 from .constructors import constant, dim_size, matrix, scalar, tensor, vector
 from .debugprint import debugprint
 from .elementwise import cast, elementwise
-from .elementwise_ops import (abs, cos, eq, equal, exp, hardtanh, leaky_relu, log, maximum,
-                              minimum, neq, not_equal, prelu, relu, sigmoid, sin, softplus, sqrt,
-                              tanh, where)
+from .elementwise_ops import (abs, acos, acosh, arccos, arccosh, arcsin, arcsinh, arctan, arctan2,
+                              arctanh, asin, asinh, atan, atan2, atanh, cbrt, ceil, clip, cos, cosh,
+                              eq, equal, erf, erfc, erfinv, exp, exp2, expm1, floor, fmax, fmin,
+                              hardtanh, hypot, isfinite, isinf, isnan, leaky_relu, log, log1p, log2,
+                              log10, logaddexp, maximum, minimum, mod, neq, not_equal, prelu,
+                              reciprocal, relu, remainder, round, rsqrt, sigmoid, sign, sin, sinc,
+                              sinh, softplus, sqrt, square, tan, tanh, trunc, where)
 from .errors import CycleError, DisconnectedInputError, ShapeError
 from .function import evaluate, function, value_and_grad
 from .graph import Expr
@@ -42,6 +46,11 @@ __all__ = [
     "exp", "log", "sin", "cos", "tanh", "sqrt", "abs", "sigmoid", "relu", "leaky_relu",
     "prelu", "hardtanh", "softplus", "maximum", "minimum", "where", "eq", "neq", "equal",
     "not_equal", "elementwise", "cast",
+    "tan", "arcsin", "arccos", "arctan", "sinh", "cosh", "arcsinh", "arccosh", "arctanh", "asin",
+    "acos", "atan", "asinh", "acosh", "atanh", "log2", "log10", "exp2", "cbrt", "square",
+    "reciprocal", "rsqrt", "sign", "floor", "ceil", "trunc", "round", "hypot", "arctan2", "atan2",
+    "logaddexp", "sinc", "erf", "erfc", "erfinv", "log1p", "expm1", "fmax", "fmin", "mod", "remainder",
+    "clip", "isnan", "isfinite", "isinf",
     "dot", "matmul", "einsum", "sum", "mean", "max", "min", "logsumexp", "softmax",
     "log_softmax", "cumsum", "concatenate", "stack", "reshape", "transpose", "broadcast_to", "gather",
     "pick", "grad", "jacobian", "hessian", "jvp", "hvp", "function", "value_and_grad", "evaluate",

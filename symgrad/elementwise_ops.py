@@ -295,7 +295,7 @@ def _sinc_formula(t):
     poly = sympy.S.Zero
     for k in reversed(range(8)):
         poly = sympy.Float((-1) ** k * math.pi ** (2 * k) / math.factorial(2 * k + 1)) + z * poly
-    return Piecewise((poly, sympy.Abs(t) < sympy.Float(0.1)),
+    return Piecewise((poly, sympy.Abs(t) < sympy.Rational(1, 10)),  # a literal, not a parameter
                      (sympy.sin(sympy.pi * t) / (sympy.pi * t), True))
 
 
@@ -334,6 +334,7 @@ _logaddexp = elementwise(lambda a, b: Piecewise(
 _sinc = elementwise(_sinc_formula, name="sinc")
 _erf = elementwise(lambda t: sympy.erf(t), name="erf")
 _erfc = elementwise(lambda t: sympy.erfc(t), name="erfc")
+_erfinv = elementwise(lambda t: sympy.erfinv(t), name="erfinv")
 _log1p = elementwise(lambda t: _log1p_fn(t), name="log1p")
 _expm1 = elementwise(lambda t: _expm1_fn(t), name="expm1")
 # a nan loses unless both are nan; ties go to a, as in maximum
@@ -699,6 +700,18 @@ def erfc(x):
     array([1.00000000e+00, 2.08848758e-45])
     """
     return _erfc(x)
+
+
+def erfinv(x):
+    """The inverse error function, elementwise (SciPy's erfinv): ±inf at ±1, nan
+    beyond; its derivative is sqrt(pi) / 2 * exp(erfinv(x)**2).
+
+    >>> import symgrad as sg
+    >>> x = sg.vector("x", 3)
+    >>> sg.erfinv(x).eval({x: [0.0, 0.5, -1.0]}).round(6)
+    array([ 0.      ,  0.476936,        -inf])
+    """
+    return _erfinv(x)
 
 
 def log1p(x):

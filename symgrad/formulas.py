@@ -88,7 +88,7 @@ SUPPORTED_FUNCTIONS = frozenset({
     sympy.sinh, sympy.cosh, sympy.tanh, sympy.asinh, sympy.acosh, sympy.atanh, sympy.Abs,
     sympy.sign, sympy.Piecewise, sympy.Heaviside, sympy.Max, sympy.Min, sympy.floor,
     sympy.ceiling, sympy.erf, sympy.erfc, log1p, expm1, sympy.atan2,
-    exp2, log2, log10, hypot, isnan, isfinite, rint, cbrt, mod,
+    exp2, log2, log10, hypot, isnan, isfinite, rint, cbrt, mod, sympy.erfinv,
 })
 # the other SymPy classes a formula is made of: arithmetic, choices, conditions
 _STRUCTURE = frozenset({

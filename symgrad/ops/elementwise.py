@@ -138,7 +138,8 @@ class _NumPyPrinter(NumPyPrinter):
 
 
 _UFUNCS = {"log1p": np.log1p, "expm1": np.expm1, "erf": scipy.special.erf,
-           "erfc": scipy.special.erfc, "numpy": np, "functools": functools}
+           "erfc": scipy.special.erfc, "numpy": np, "functools": functools,
+           "rint": np.rint, "cbrt": np.cbrt, "mod": np.mod, "erfinv": scipy.special.erfinv}
 
 
 def _int_closed(body, ps):
