@@ -18,7 +18,6 @@ from sympy.codegen.cfunctions import log2 as _log2_fn, log10 as _log10_fn
 from .elementwise import apply, cast, elementwise
 from .formulas import cbrt as _cbrt_fn, isfinite as _isfinite_fn, mod as _mod_fn, rint as _rint_fn
 from .graph import Expr
-from .ops.leaves import constant
 from .types import result_dtype
 
 
@@ -325,12 +324,17 @@ _trunc = elementwise(lambda t: Piecewise((sympy.ceiling(t), t < 0), (sympy.floor
 _rint = elementwise(lambda t: _rint_fn(t), name="round")
 _hypot = elementwise(lambda a, b: _hypot_fn(a, b), name="hypot")
 _arctan2 = elementwise(lambda y, x: sympy.atan2(y, x), name="arctan2")
-# max + log1p(exp(min - max)): both pieces are the one analytic function, so
-# no kink at a = b; equal infinities give a (as NumPy; inf - inf would be nan)
+# max + log1p(e**(min - max)): both pieces are the one analytic function, so no
+# kink at a = b. e**u is written exp2(u log2(e)): SymPy's exp would split a
+# number out of its argument (exp(1000.0 - t) -> 1.97e434 * exp(-t), beyond
+# float64) when a number argument is folded in; exp2 keeps it whole. (The
+# rounding of u log2(e) costs |u| ulp of e**u: below 1e-16 of the result.)
+# Equal infinities give a (as NumPy; inf - inf would be nan).
+_LOG2_E = sympy.Float(1 / math.log(2), 17)
 _logaddexp = elementwise(lambda a, b: Piecewise(
     (a, sympy.Eq(a, b) & ~_isfinite_fn(a)),
-    (a + _log1p_fn(sympy.exp(b - a)), a >= b),
-    (b + _log1p_fn(sympy.exp(a - b)), True)), name="logaddexp")
+    (a + _log1p_fn(_exp2_fn(_LOG2_E * (b - a))), a >= b),
+    (b + _log1p_fn(_exp2_fn(_LOG2_E * (a - b))), True)), name="logaddexp")
 _sinc = elementwise(_sinc_formula, name="sinc")
 _erf = elementwise(lambda t: sympy.erf(t), name="erf")
 _erfc = elementwise(lambda t: sympy.erfc(t), name="erfc")
@@ -653,17 +657,6 @@ def logaddexp(x1, x2):
     >>> sg.logaddexp(a, 1000.0).eval({a: [1000.0, -1000.0, 0.0]}).round(6)
     array([1000.693147, 1000.      , 1000.      ])
     """
-    # numbers (and weak constants, which fold like numbers) as strong constants: in
-    # the formula, SymPy would evaluate exp(1000.0 - t) to exp(1000.0) exp(-t), a
-    # float beyond range
-    def weak(x):
-        return isinstance(x, numbers.Number) or (isinstance(x, Expr) and getattr(x.op, "weak", False))
-
-    floats = [x.dtype for x in (x1, x2) if not weak(x) and isinstance(x, Expr)
-              and x.dtype.startswith("float")]
-    dtype = result_dtype(floats) if floats else "float64"
-    x1, x2 = (constant(x.op.value if isinstance(x, Expr) else x, dtype=dtype) if weak(x) else x
-              for x in (x1, x2))
     return _logaddexp(x1, x2)
 
 
@@ -709,7 +702,7 @@ def erfinv(x):
     >>> import symgrad as sg
     >>> x = sg.vector("x", 3)
     >>> sg.erfinv(x).eval({x: [0.0, 0.5, -1.0]}).round(6)
-    array([ 0.      ,  0.476936,        -inf])
+    array([0.      , 0.476936,     -inf])
     """
     return _erfinv(x)
 
