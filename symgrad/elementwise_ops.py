@@ -18,6 +18,7 @@ from sympy.codegen.cfunctions import log2 as _log2_fn, log10 as _log10_fn
 from .elementwise import apply, cast, elementwise
 from .formulas import cbrt as _cbrt_fn, isfinite as _isfinite_fn, mod as _mod_fn, rint as _rint_fn
 from .graph import Expr
+from .ops.leaves import constant
 from .types import result_dtype
 
 
@@ -617,7 +618,9 @@ def round(a, decimals=0):  # noqa: A001 - NumPy's name
             else round(np.asarray(a, dtype=np.float64), decimals)
     if decimals == 0:
         return _rint(a)
-    f = 10.0 ** builtins.abs(decimals)
+    # a constant node, not a number: SymPy would make x / 100.0 into x * 0.01,
+    # which is not NumPy's correctly rounded division (0.57 * 100 / 100 != 0.57 * 100 * 0.01)
+    f = constant(10.0 ** builtins.abs(decimals), dtype=getattr(a, "dtype", "float64"))
     return _rint(a * f) / f if decimals > 0 else _rint(a / f) * f
 
 

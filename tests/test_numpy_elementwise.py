@@ -209,7 +209,7 @@ def test_integer_inputs():
 def test_extreme_values():
     """logaddexp, sinc and hypot where the textbook formulas overflow, underflow or
     cancel, values and gradients against NumPy and the limits; erfinv up to ±1
-    against SciPy."""
+    against SciPy; round to decimals bit for bit."""
     a, b = sg.vector("a", 7), sg.vector("b", 7)
     av = np.array([1000.0, -1000.0, 1000.0, -1000.0, 0.0, 800.0, -745.0])
     bv = np.array([1000.0, -1000.0, -1000.0, 1000.0, 1000.0, 799.0, -746.0])
@@ -219,15 +219,21 @@ def test_extreme_values():
     pv = np.array([1e200, 1e-200, 3e300, 0.0])
     qv = np.array([1e200, 1e-200, 4e300, 5e-310])
     s = sg.scalar("s")
+    r = sg.vector("r", 8)
+    rv = np.array([0.565, 0.575, 0.57, 1.005, 2.675, -0.285, 1234.5678, -0.0049999])
     e = sg.vector("e", 2 * 53 + 8)
     tail = 1 - 2.0 ** -np.arange(1, 54)  # up to the last double below 1, where erf rounds to 1
     ev = np.concatenate([tail, -tail, [0.0, -0.0, 1e-300, 0.5, 1.0, -1.0, 1.5, np.nan]])
     lae = sg.logaddexp(a, b)
     outs = [lae, *sg.grad(lae.sum(), [a, b]), sg.logaddexp(a, 1000.0),
             sg.sinc(x), sg.grad(sg.sinc(x).sum(), x), sg.grad(sg.grad(sg.sinc(s), s), s),
-            sg.hypot(p, q), *sg.grad(sg.hypot(p[:3], q[:3]).sum(), [p, q]), sg.erfinv(e)]
-    f = sg.function([a, b, x, p, q, s, e], outs, backend="numpy")
-    (v, ga, gb, v1000, sinc, dsinc, d2sinc0, h, gp, gq, erfinv) = f(av, bv, xv, pv, qv, 0.0, ev)
+            sg.hypot(p, q), *sg.grad(sg.hypot(p[:3], q[:3]).sum(), [p, q]), sg.erfinv(e),
+            sg.round(r, 2), sg.round(r, -2), sg.round(r * 100, 3)]
+    f = sg.function([a, b, x, p, q, s, e, r], outs, backend="numpy")
+    (v, ga, gb, v1000, sinc, dsinc, d2sinc0, h, gp, gq, erfinv, *rounded) = \
+        f(av, bv, xv, pv, qv, 0.0, ev, rv)
+    for value, want in zip(rounded, [np.round(rv, 2), np.round(rv, -2), np.round(rv * 100, 3)]):
+        np.testing.assert_array_equal(value, want)  # bit for bit: a division, as NumPy's
     np.testing.assert_allclose(erfinv, scipy.special.erfinv(ev), rtol=1e-15, atol=1e-300)
     np.testing.assert_allclose(v, np.logaddexp(av, bv), rtol=1e-15)
     np.testing.assert_allclose(v1000, np.logaddexp(av, 1000.0), rtol=1e-15)
