@@ -1,4 +1,5 @@
-"""Shape ops of NumPy's surface, as compositions of the primitives: splits, stacks, pads, flips, rolls, tiles, repeats, squeezes.
+"""Shape ops of NumPy's surface, as compositions of the primitives: splits,
+stacks, pads, flips, rolls, tiles, repeats, squeezes.
 
 Every op here is a composition (static slices ``x[...]``, reshape, transpose,
 broadcast, concatenate, and a gather along a moved axis where positions are
@@ -249,7 +250,8 @@ def ravel(a, order="C"):
 
     >>> import symgrad as sg
     >>> X = sg.matrix("X", 2, 2)
-    >>> sg.ravel(X).eval({X: [[1.0, 2.0], [3.0, 4.0]]}), sg.ravel(X, "F").eval({X: [[1.0, 2.0], [3.0, 4.0]]})
+    >>> values = {X: [[1.0, 2.0], [3.0, 4.0]]}
+    >>> sg.ravel(X).eval(values), sg.ravel(X, "F").eval(values)
     (array([1., 2., 3., 4.]), array([1., 3., 2., 4.]))
     """
     a = _as_expr(a)

@@ -22,114 +22,101 @@ def _weighted(mod, pieces, axis):
     return mod.concatenate([p * (k + 1.0) for k, p in enumerate(pieces)], axis)
 
 
-FIXED = [
+FIXED = [  # shapes shared where possible: loops of equal shape compile once
     # splitting
-    Case("split sections axis=1", lambda x: _weighted(sg, sg.split(x, 3, axis=1), 1), [_r(3, 6)],
-         lambda x: _weighted(np, np.split(x, 3, axis=1), 1)),
-    Case("split indices axis=-1", lambda x: _weighted(sg, sg.split(x, [1, 4], axis=-1), -1),
-         [_r(2, 6)], lambda x: _weighted(np, np.split(x, [1, 4], axis=-1), -1)),
-    Case("split negative index", lambda x: _weighted(sg, sg.split(x, [-2]), 0), [_r(5)],
-         lambda x: _weighted(np, np.split(x, [-2]), 0)),
-    Case("array_split sections", lambda x: _weighted(sg, sg.array_split(x, 3), 0), [_r(7, 2)],
-         lambda x: _weighted(np, np.array_split(x, 3), 0)),
-    Case("array_split indices", lambda x: _weighted(sg, sg.array_split(x, (2, 3), axis=1), 1),
-         [_r(2, 5)], lambda x: _weighted(np, np.array_split(x, (2, 3), axis=1), 1)),
+    Case("split sections", lambda x: _weighted(sg, sg.split(x, 2, axis=1), 1), [_r(3, 4)],
+         lambda x: _weighted(np, np.split(x, 2, axis=1), 1)),
+    Case("split indices", lambda x: _weighted(sg, sg.split(x, [1, -1], axis=-1), -1), [_r(3, 4)],
+         lambda x: _weighted(np, np.split(x, [1, -1], axis=-1), -1)),
+    Case("array_split", lambda x: _weighted(sg, sg.array_split(x, 3, axis=1), 1), [_r(3, 4)],
+         lambda x: _weighted(np, np.array_split(x, 3, axis=1), 1)),
     # joining
-    Case("vstack", lambda a, b: sg.vstack([a, b]), [_r(3), _r(2, 3)], lambda a, b: np.vstack([a, b])),
-    Case("hstack 1-d", lambda a, b: sg.hstack((a, b)), [_r(3), _r(2)], lambda a, b: np.hstack((a, b))),
-    Case("hstack 2-d", lambda a, b: sg.hstack([a, b]), [_r(2, 1), _r(2, 3)],
+    Case("vstack", lambda a, b: sg.vstack([a, b]), [_r(4), _r(3, 4)],
+         lambda a, b: np.vstack([a, b])),
+    Case("hstack 1-d", lambda a, b: sg.hstack((a, b)), [_r(4), _r(4)],
+         lambda a, b: np.hstack((a, b))),
+    Case("hstack 2-d", lambda a, b: sg.hstack([a, b]), [_r(3, 1), _r(3, 4)],
          lambda a, b: np.hstack([a, b])),
-    Case("column_stack", lambda a, b: sg.column_stack([a, b]), [_r(3), _r(3, 2)],
+    Case("column_stack", lambda a, b: sg.column_stack([a, b]), [_r(3), _r(3, 4)],
          lambda a, b: np.column_stack([a, b])),
-    Case("dstack", lambda a, b, c: sg.dstack([a, b, c]), [_r(2, 3), _r(2, 3, 2), _r(2, 3)],
-         lambda a, b, c: np.dstack([a, b, c])),
-    Case("dstack 1-d", lambda a, b: sg.dstack([a, b]), [_r(3), _r(3)], lambda a, b: np.dstack([a, b])),
+    Case("dstack", lambda a, b: sg.dstack([a, b]), [_r(3, 4), _r(3, 4, 2)],
+         lambda a, b: np.dstack([a, b])),
     Case("atleast_1d", lambda s: sg.atleast_1d(s), [_r()], np.atleast_1d),
-    Case("atleast_2d", lambda v, s: sg.concatenate(sg.atleast_2d(v, s), 1), [_r(3), _r()],
+    Case("atleast_2d", lambda v, s: sg.concatenate(sg.atleast_2d(v, s), 1), [_r(4), _r()],
          lambda v, s: np.concatenate(np.atleast_2d(v, s), 1)),
-    Case("atleast_3d", lambda m: sg.atleast_3d(m), [_r(2, 3)], np.atleast_3d),
-    Case("stack axis=-1", lambda a, b: sg.stack([a, b], axis=-1), [_r(2, 3), _r(2, 3)],
+    Case("atleast_3d", lambda m: sg.atleast_3d(m), [_r(3, 4)], np.atleast_3d),
+    Case("stack axis=-1", lambda a, b: sg.stack([a, b], axis=-1), [_r(3, 4), _r(3, 4)],
          lambda a, b: np.stack([a, b], axis=-1)),
-    Case("stack axis=-2", lambda a, b: sg.stack([a, b], axis=-2), [_r(2, 3), _r(2, 3)],
+    Case("stack axis=-2", lambda a, b: sg.stack([a, b], axis=-2), [_r(3, 4), _r(3, 4)],
          lambda a, b: np.stack([a, b], axis=-2)),
-    Case("stack axis=1", lambda a, b: sg.stack([a, b], axis=1), [_r(2, 3), _r(2, 3)],
-         lambda a, b: np.stack([a, b], axis=1)),
     Case("concatenate axis=-1", lambda a, b: sg.concatenate([a, b], axis=-1),
-         [_r(2, 3, 1), _r(2, 3, 2)], lambda a, b: np.concatenate([a, b], axis=-1)),
+         [_r(2, 3, 1), _r(2, 3, 4)], lambda a, b: np.concatenate([a, b], axis=-1)),
     Case("concatenate axis=-2", lambda a, b: sg.concatenate([a, b], axis=-2),
-         [_r(2, 1, 2), _r(2, 3, 2)], lambda a, b: np.concatenate([a, b], axis=-2)),
-    Case("concatenate axis=1", lambda a, b: sg.concatenate([a, b], axis=1),
-         [_r(2, 1, 2), _r(2, 3, 2)], lambda a, b: np.concatenate([a, b], axis=1)),
-    Case("broadcast_arrays", lambda a, b: sg.stack(sg.broadcast_arrays(a, b)), [_r(3), _r(2, 1)],
+         [_r(2, 1, 4), _r(2, 3, 4)], lambda a, b: np.concatenate([a, b], axis=-2)),
+    Case("broadcast_arrays", lambda a, b: sg.stack(sg.broadcast_arrays(a, b)), [_r(4), _r(3, 1)],
          lambda a, b: np.stack(np.broadcast_arrays(a, b))),
     # axes
     Case("ravel C", lambda x: sg.ravel(x), [_r(2, 3, 4)], np.ravel),
     Case("ravel F", lambda x: sg.ravel(x, order="F"), [_r(2, 3, 4)], lambda x: np.ravel(x, "F")),
-    Case("moveaxis", lambda x: sg.moveaxis(x, 0, -1), [_r(2, 3, 4)], lambda x: np.moveaxis(x, 0, -1)),
-    Case("moveaxis lists", lambda x: sg.moveaxis(x, [0, 1], [-1, -3]), [_r(2, 3, 4)],
+    Case("moveaxis", lambda x: sg.moveaxis(x, [0, 1], [-1, -3]), [_r(2, 3, 4)],
          lambda x: np.moveaxis(x, [0, 1], [-1, -3])),
-    Case("swapaxes", lambda x: sg.swapaxes(x, 0, -1), [_r(2, 3, 4)], lambda x: np.swapaxes(x, 0, -1)),
+    Case("swapaxes", lambda x: sg.swapaxes(x, 0, -1), [_r(2, 3, 4)],
+         lambda x: np.swapaxes(x, 0, -1)),
     Case("squeeze all", lambda x: sg.squeeze(x), [_r(1, 3, 1)], np.squeeze),
-    Case("squeeze axis", lambda x: sg.squeeze(x, axis=(0, 3)), [_r(1, 3, 2, 1)],
+    Case("squeeze axis", lambda x: sg.squeeze(x, axis=(0, 3)), [_r(1, 3, 4, 1)],
          lambda x: np.squeeze(x, axis=(0, 3))),
-    Case("expand_dims", lambda x: sg.expand_dims(x, (0, -1)), [_r(2, 3)],
+    Case("expand_dims", lambda x: sg.expand_dims(x, (0, -1)), [_r(3, 4)],
          lambda x: np.expand_dims(x, (0, -1))),
-    Case("expand_dims middle", lambda x: sg.expand_dims(x, 1), [_r(2, 3)],
-         lambda x: np.expand_dims(x, 1)),
     # differences
-    Case("diff", lambda x: sg.diff(x), [_r(3, 5)], np.diff),
-    Case("diff n=2 axis=0", lambda x: sg.diff(x, n=2, axis=0), [_r(5, 3)],
+    Case("diff", lambda x: sg.diff(x), [_r(3, 4)], np.diff),
+    Case("diff n=2 axis=0", lambda x: sg.diff(x, n=2, axis=0), [_r(3, 4)],
          lambda x: np.diff(x, n=2, axis=0)),
     Case("diff prepend append", lambda x, b: sg.diff(x, axis=0, prepend=1.5, append=b),
-         [_r(3, 2), _r(1, 2)], lambda x, b: np.diff(x, axis=0, prepend=1.5, append=b)),
-    Case("diff nonlinear", lambda x: sg.diff(x * x * x, n=3), [_r(6)], lambda x: np.diff(x ** 3, n=3)),
+         [_r(3, 4), _r(1, 4)], lambda x, b: np.diff(x, axis=0, prepend=1.5, append=b)),
+    Case("diff nonlinear", lambda x: sg.diff(x * x * x, n=3), [_r(3, 4)],
+         lambda x: np.diff(x ** 3, n=3)),
     # padding
-    Case("pad int", lambda x: sg.pad(x, 2), [_r(2, 3)], lambda x: np.pad(x, 2)),
-    Case("pad pair", lambda x: sg.pad(x, (1, 2), constant_values=-3.0), [_r(2, 3)],
-         lambda x: np.pad(x, (1, 2), constant_values=-3.0)),
+    Case("pad int", lambda x: sg.pad(x, 1), [_r(3, 4)], lambda x: np.pad(x, 1)),
     Case("pad per axis", lambda x: sg.pad(x, ((0, 1), (2, 0)), constant_values=((1, 2), (3, 4))),
-         [_r(2, 3)], lambda x: np.pad(x, ((0, 1), (2, 0)), constant_values=((1, 2), (3, 4)))),
-    Case("pad constant expression", lambda x, c: sg.pad(x, ((1, 0), (1, 1)), constant_values=c),
-         [_r(2, 3), _r()], lambda x, c: np.pad(x, ((1, 0), (1, 1)), constant_values=c)),
-    Case("pad edge", lambda x: sg.pad(x, ((1, 2), (0, 3)), mode="edge"), [_r(2, 3)],
+         [_r(3, 4)], lambda x: np.pad(x, ((0, 1), (2, 0)), constant_values=((1, 2), (3, 4)))),
+    Case("pad constant expression", lambda x, c: sg.pad(x, (1, 2), constant_values=c),
+         [_r(3, 4), _r()], lambda x, c: np.pad(x, (1, 2), constant_values=c)),
+    Case("pad edge", lambda x: sg.pad(x, ((1, 2), (0, 3)), mode="edge"), [_r(3, 4)],
          lambda x: np.pad(x, ((1, 2), (0, 3)), mode="edge")),
     Case("pad reflect", lambda x: sg.pad(x, ((1, 2), (2, 1)), mode="reflect"), [_r(3, 4)],
          lambda x: np.pad(x, ((1, 2), (2, 1)), mode="reflect")),
-    Case("pad reflect wide", lambda x: sg.pad(x, (5, 7), mode="reflect"), [_r(3)],
+    Case("pad reflect wide", lambda x: sg.pad(x, (5, 7), mode="reflect"), [_r(4)],
          lambda x: np.pad(x, (5, 7), mode="reflect")),
-    Case("pad reflect size 1", lambda x: sg.pad(x, ((2, 1), (1, 1)), mode="reflect"), [_r(1, 2)],
-         lambda x: np.pad(x, ((2, 1), (1, 1)), mode="reflect")),
-    Case("pad symmetric", lambda x: sg.pad(x, (4, 5), mode="symmetric"), [_r(3)],
+    Case("pad reflect size 1", lambda x: sg.pad(x, (2, 1), mode="reflect"), [_r(1)],
+         lambda x: np.pad(x, (2, 1), mode="reflect")),
+    Case("pad symmetric", lambda x: sg.pad(x, (4, 5), mode="symmetric"), [_r(4)],
          lambda x: np.pad(x, (4, 5), mode="symmetric")),
-    Case("pad wrap", lambda x: sg.pad(x, ((1, 4), (2, 0)), mode="wrap"), [_r(3, 2)],
+    Case("pad wrap", lambda x: sg.pad(x, ((1, 4), (2, 0)), mode="wrap"), [_r(3, 4)],
          lambda x: np.pad(x, ((1, 4), (2, 0)), mode="wrap")),
-    Case("pad 3-d one axis", lambda x: sg.pad(x, ((0, 0), (0, 0), (1, 1)), mode="reflect"),
-         [_r(2, 2, 3)], lambda x: np.pad(x, ((0, 0), (0, 0), (1, 1)), mode="reflect")),
-    Case("pad nonlinear", lambda x: sg.pad(sg.tanh(x), 1, mode="symmetric") ** 2, [_r(2, 2)],
+    Case("pad nonlinear", lambda x: sg.pad(sg.tanh(x), 1, mode="symmetric") ** 2, [_r(3, 4)],
          lambda x: np.pad(np.tanh(x), 1, mode="symmetric") ** 2),
-    Case("pad int constant", lambda i: sg.pad(i, 1, constant_values=2.7), [np.arange(3)],
+    Case("pad int constant", lambda i: sg.pad(i, 1, constant_values=2.7), [np.arange(4)],
          lambda i: np.pad(i, 1, constant_values=2.7)),
     # reordering
-    Case("flip all", lambda x: sg.flip(x), [_r(2, 3)], np.flip),
-    Case("flip axis", lambda x: sg.flip(x, 1), [_r(2, 3, 2)], lambda x: np.flip(x, 1)),
-    Case("flip axes", lambda x: sg.flip(x, (0, -1)), [_r(2, 3, 2)], lambda x: np.flip(x, (0, -1))),
-    Case("roll flat", lambda x: sg.roll(x, 4), [_r(2, 3)], lambda x: np.roll(x, 4)),
-    Case("roll axis", lambda x: sg.roll(x, -2, axis=1), [_r(2, 3)], lambda x: np.roll(x, -2, axis=1)),
-    Case("roll beyond size", lambda x: sg.roll(x, 11, axis=0), [_r(4, 2)],
-         lambda x: np.roll(x, 11, axis=0)),
-    Case("roll several", lambda x: sg.roll(x, (1, -1, 2), axis=(0, 1, 0)), [_r(4, 3)],
-         lambda x: np.roll(x, (1, -1, 2), axis=(0, 1, 0))),
-    Case("roll int", lambda i: sg.roll(i, 1), [np.arange(5)], lambda i: np.roll(i, 1)),
+    Case("flip all", lambda x: sg.flip(x), [_r(3, 4)], np.flip),
+    Case("flip axis", lambda x: sg.flip(x, 1), [_r(2, 3, 4)], lambda x: np.flip(x, 1)),
+    Case("roll flat", lambda x: sg.roll(x, 5), [_r(3, 4)], lambda x: np.roll(x, 5)),
+    Case("roll axis", lambda x: sg.roll(x, -2, axis=1), [_r(3, 4)],
+         lambda x: np.roll(x, -2, axis=1)),
+    Case("roll several", lambda x: sg.roll(x, (1, -1, 11), axis=(0, 1, 0)), [_r(3, 4)],
+         lambda x: np.roll(x, (1, -1, 11), axis=(0, 1, 0))),
+    Case("roll int", lambda i: sg.roll(i, 1), [np.arange(4)], lambda i: np.roll(i, 1)),
     # repeating
-    Case("tile int", lambda x: sg.tile(x, 3), [_r(2)], lambda x: np.tile(x, 3)),
-    Case("tile tuple", lambda x: sg.tile(x, (2, 1, 3)), [_r(2, 2)], lambda x: np.tile(x, (2, 1, 3))),
-    Case("tile short reps", lambda x: sg.tile(x, (2,)), [_r(2, 3)], lambda x: np.tile(x, (2,))),
-    Case("repeat flat", lambda x: sg.repeat(x, 2), [_r(2, 2)], lambda x: np.repeat(x, 2)),
-    Case("repeat axis", lambda x: sg.repeat(x, 3, axis=-1), [_r(2, 2)],
+    Case("tile int", lambda x: sg.tile(x, 3), [_r(4)], lambda x: np.tile(x, 3)),
+    Case("tile tuple", lambda x: sg.tile(x, (2, 1, 3)), [_r(3, 4)],
+         lambda x: np.tile(x, (2, 1, 3))),
+    Case("tile short reps", lambda x: sg.tile(x, (2,)), [_r(3, 4)], lambda x: np.tile(x, (2,))),
+    Case("repeat flat", lambda x: sg.repeat(x, 2), [_r(3, 4)], lambda x: np.repeat(x, 2)),
+    Case("repeat axis", lambda x: sg.repeat(x, 3, axis=-1), [_r(3, 4)],
          lambda x: np.repeat(x, 3, axis=-1)),
-    Case("repeat counts", lambda x: sg.repeat(x, [2, 0, 1], axis=0), [_r(3, 2)],
+    Case("repeat counts", lambda x: sg.repeat(x, [2, 0, 1], axis=0), [_r(3, 4)],
          lambda x: np.repeat(x, [2, 0, 1], axis=0)),
-    Case("repeat one count", lambda x: sg.repeat(x, [2], axis=1), [_r(2, 3)],
+    Case("repeat one count", lambda x: sg.repeat(x, [2], axis=1), [_r(3, 4)],
          lambda x: np.repeat(x, [2], axis=1)),
 ]
 
@@ -139,7 +126,8 @@ NAMED = [  # n is 4 in every case: one call binds it once
          lambda x: np.moveaxis(x, 0, -1), dims={0: ("n", 2, 4)}),
     Case("named swapaxes", lambda x: sg.swapaxes(x, 0, 1), [_r(4, 2)],
          lambda x: np.swapaxes(x, 0, 1), dims={0: ("n", 2)}),
-    Case("named squeeze", lambda x: sg.squeeze(x), [_r(1, 4, 1)], np.squeeze, dims={0: (1, "n", 1)}),
+    Case("named squeeze", lambda x: sg.squeeze(x), [_r(1, 4, 1)], np.squeeze,
+         dims={0: (1, "n", 1)}),
     Case("named expand_dims", lambda x: sg.expand_dims(x, (0, 2)), [_r(4)],
          lambda x: np.expand_dims(x, (0, 2)), dims={0: N}),
     Case("named ravel", lambda x: sg.ravel(x), [_r(4, 3)], np.ravel, dims={0: ("n", 3)}),
@@ -158,7 +146,8 @@ NAMED = [  # n is 4 in every case: one call binds it once
     Case("named column_stack", lambda a, b: sg.column_stack([a, b]), [_r(4), _r(4, 2)],
          lambda a, b: np.column_stack([a, b]), dims={0: N, 1: ("n", 2)}),
     Case("named broadcast_arrays", lambda a, b: sg.stack(sg.broadcast_arrays(a, b), -1),
-         [_r(3), _r(4, 1)], lambda a, b: np.stack(np.broadcast_arrays(a, b), -1), dims={1: ("n", 1)}),
+         [_r(3), _r(4, 1)], lambda a, b: np.stack(np.broadcast_arrays(a, b), -1),
+         dims={1: ("n", 1)}),
     Case("named atleast_2d", lambda v: sg.atleast_2d(v), [_r(4)], np.atleast_2d, dims={0: N}),
     Case("named tile", lambda x: sg.tile(x, (2, 2)), [_r(4, 3)], lambda x: np.tile(x, (2, 2)),
          dims={0: ("n", 3)}),
@@ -169,7 +158,8 @@ NAMED = [  # n is 4 in every case: one call binds it once
     Case("named split", lambda x: _weighted(sg, sg.split(x, 3, axis=1), 1), [_r(4, 6)],
          lambda x: _weighted(np, np.split(x, 3, axis=1), 1), dims={0: ("n", 6)}),
     Case("named pad constant", lambda x: sg.pad(x, ((1, 2), (0, 1)), constant_values=0.5),
-         [_r(4, 3)], lambda x: np.pad(x, ((1, 2), (0, 1)), constant_values=0.5), dims={0: ("n", 3)}),
+         [_r(4, 3)], lambda x: np.pad(x, ((1, 2), (0, 1)), constant_values=0.5),
+         dims={0: ("n", 3)}),
     Case("named pad edge", lambda x: sg.pad(x, ((2, 1), (1, 0)), mode="edge"), [_r(4, 3)],
          lambda x: np.pad(x, ((2, 1), (1, 0)), mode="edge"), dims={0: ("n", 3)}),
     Case("named pad reflect fixed axis", lambda x: sg.pad(x, ((0, 0), (2, 1)), mode="reflect"),
@@ -186,11 +176,44 @@ NAMED = [  # n is 4 in every case: one call binds it once
 ]
 
 
-def test_fixed_shapes_against_numpy():
+# Under ``pytest --backend=numba`` the tables compile with Numba, about 2.5 s of CPU
+# per case here (all 77 cases: over 3 minutes). That pass takes one case per function
+# and per lowering pattern (slices with negative steps and named bounds, concatenate,
+# broadcast + reshape, gathers at constant and at computed positions), in one compile;
+# the numpy pass checks every case.
+ON_NUMBA = {
+    "split indices", "array_split", "vstack", "column_stack", "dstack", "atleast_2d",
+    "stack axis=-2", "concatenate axis=-2", "broadcast_arrays", "ravel F", "moveaxis",
+    "squeeze axis", "expand_dims", "diff prepend append", "pad per axis",
+    "pad constant expression", "pad reflect", "pad symmetric", "pad wrap", "flip axis",
+    "roll several", "roll int", "tile tuple", "repeat counts",
+    "named swapaxes", "named concatenate along it", "named tile", "named repeat",
+    "named pad edge", "named diff", "named flip", "named roll",
+}
+
+
+@pytest.fixture
+def on_numba(request):
+    return request.config.getoption("--backend") == "numba"
+
+
+def test_against_numpy_on_numba(on_numba):
+    if not on_numba:
+        pytest.skip("the numpy pass checks every case in the two tests below")
+    cases = [c for c in FIXED + NAMED if c.name in ON_NUMBA]
+    assert len(cases) == len(ON_NUMBA)
+    check_cases(cases, backend="numpy")
+
+
+def test_fixed_shapes_against_numpy(on_numba):
+    if on_numba:
+        pytest.skip("test_against_numpy_on_numba takes a subset of this table on Numba")
     check_cases(FIXED, backend="numpy")
 
 
-def test_named_dimensions_against_numpy():
+def test_named_dimensions_against_numpy(on_numba):
+    if on_numba:
+        pytest.skip("test_against_numpy_on_numba takes a subset of this table on Numba")
     check_cases(NAMED, backend="numpy")
 
 
@@ -256,7 +279,8 @@ def test_errors_name_the_expression_the_axis_and_the_fix():
 
 def test_results_match_numpy_shapes_for_the_list_returning_ops():
     x = sg.vector("x", 7)
-    assert [p.shape for p in sg.array_split(x, 9)] == [a.shape for a in np.array_split(np.ones(7), 9)]
+    want = [a.shape for a in np.array_split(np.ones(7), 9)]
+    assert [p.shape for p in sg.array_split(x, 9)] == want
     assert isinstance(sg.broadcast_arrays(x, x), tuple)
     assert isinstance(sg.atleast_1d(x, x), tuple)
     assert sg.atleast_1d(x) is x
