@@ -290,6 +290,8 @@ def test_derivative_conventions():
     for op in (sg.sign, sg.floor, sg.ceil, sg.round, sg.trunc, sg.isnan, sg.isfinite, sg.isinf):
         g = sg.grad(op(x).sum() + x.sum(), x).eval(xv)
         np.testing.assert_array_equal(g, np.ones(5), err_msg=op.__name__)
+        g = sg.grad(op(x).sum(), x).eval(xv)  # in the graph: zeros, not disconnected
+        np.testing.assert_array_equal(g, np.zeros(5), err_msg=op.__name__)
     np.testing.assert_array_equal(sg.grad(sg.clip(x, 0.0, 1.0).sum(), x).eval(xv), [0, 1, 1, 1, 0])
     lo, hi = sg.scalar("lo"), sg.scalar("hi")
     g_lo, g_hi = sg.grad(sg.clip(x, lo, hi).sum(), [lo, hi])
