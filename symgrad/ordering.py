@@ -1,4 +1,4 @@
-"""Orderings: argmax/argmin, sort/argsort, as NumPy's.
+"""Orderings: argmax/argmin, sort/argsort, take_along_axis, as NumPy's.
 
 argmax is a composition: the first arg-max mask (``ArgOneHot``, the op that
 routes a max's gradient) times the positions ``0..n-1``, summed over the
@@ -6,20 +6,23 @@ axis. argsort is the one primitive here (``ops.sorting.Argsort``: along the
 last axis, stable, nan last; other axes are moved there and back). sort takes
 the values at argsort's positions, a gather from the flattened array at
 ``row * n + position``: its adjoint (a scatter-add) carries the gradient, so
-ties still get a valid gradient, each tied element its own share. The integer
-results (argmax, argmin, argsort) pass no gradient: autodiff stops at integer
-nodes, so ``sg.cast(sg.argmax(x), "float64")`` is constant in ``x``.
+ties still get a valid gradient, each tied element its own share.
+take_along_axis is that gather for any integer indices, checked per row. The
+integer results (argmax, argmin, argsort) pass no gradient: autodiff stops at
+integer nodes, so ``sg.cast(sg.argmax(x), "float64")`` is constant in ``x``.
 """
 from .constructors import dim_size
 from .creation import arange
+from .elementwise_ops import where
+from .errors import ShapeError
 from .graph import Expr
 from .ops import ArgOneHot, Argsort, Gather
 from .ops.elementwise import cast
 from .ops.leaves import constant
-from .tensor_ops import reshape, sum, transpose
-from .types import normalize_axes, size_of
+from .tensor_ops import broadcast_to, reshape, sum, transpose
+from .types import broadcast_shapes, is_float, normalize_axes, size_of
 
-__all__ = ["argmax", "argmin", "argsort", "sort"]
+__all__ = ["argmax", "argmin", "argsort", "sort", "take_along_axis"]
 
 _KINDS = (None, "quicksort", "mergesort", "heapsort", "stable")
 
@@ -99,15 +102,27 @@ def _check_kind(what, kind, order, stable):
                          "arrays have none")
 
 
+class _Moved:
+    """Moves an axis last (``inverse``) and back (calling it)."""
+
+    def __init__(self, perm):
+        self.perm = perm
+
+    def inverse(self, y):
+        return transpose(y, self.perm) if self.perm else y
+
+    def __call__(self, y):
+        return transpose(y, tuple(self.perm.index(b) for b in range(y.ndim))) if self.perm else y
+
+
 def _to_last(a, axis, what):
     """``a`` with ``axis`` moved last (None: flattened), and how to move it back."""
     x = _as_expr(a)
     if axis is None:
-        return reshape(x, (-1,)), lambda y: y
+        return reshape(x, (-1,)), _Moved(None)
     ax = _one_axis(axis, x, what)
-    perm = tuple(b for b in range(x.ndim) if b != ax) + (ax,)
-    back = tuple(perm.index(b) for b in range(x.ndim))
-    return transpose(x, perm), lambda y: transpose(y, back)
+    moved = _Moved(tuple(b for b in range(x.ndim) if b != ax) + (ax,))
+    return moved.inverse(x), moved
 
 
 def _take_along_last(x, idx):
@@ -119,6 +134,52 @@ def _take_along_last(x, idx):
         idx = idx + reshape(offsets, rows + (1,))
         x = reshape(x, (-1,))
     return Gather()(x, idx)
+
+
+def take_along_axis(arr, indices, axis=-1):
+    """``arr``'s values at the integer ``indices`` along ``axis``, as
+    ``numpy.take_along_axis``: ``out[..., j, ...] = arr[..., indices[..., j, ...], ...]``;
+    ``arr`` and ``indices`` have the same number of dimensions and broadcast
+    against each other on the other axes (``axis=None``: ``arr`` flattened,
+    ``indices`` 1-D). Negative indices count from the end; an index out of
+    range raises IndexError at call time. The gradient with respect to ``arr``
+    is scattered back (repeated indices add up).
+
+    >>> import symgrad as sg
+    >>> x = sg.matrix("x", "batch", 3)
+    >>> v = [[10.0, 30.0, 20.0], [5.0, 4.0, 6.0]]
+    >>> sg.take_along_axis(x, sg.argsort(x), axis=1).eval({x: v})
+    array([[10., 20., 30.],
+           [ 4.,  5.,  6.]])
+    >>> sg.take_along_axis(x, sg.constant([[-1, 0]]), axis=1).eval({x: v})
+    array([[20., 10.],
+           [ 6.,  5.]])
+    """
+    x, idx = _as_expr(arr), _as_expr(indices)
+    if is_float(idx.dtype):
+        raise TypeError(f"take_along_axis: the indices {idx.describe()} must have an integer "
+                        f"dtype to index {x.describe()}")
+    if axis is None:
+        if idx.ndim != 1:
+            raise ShapeError(f"take_along_axis with axis=None needs 1-d indices (arr is "
+                             f"flattened), got {idx.describe()}")
+        x = reshape(x, (-1,))
+    elif idx.ndim != x.ndim:
+        raise ShapeError(f"take_along_axis: {idx.describe()} and {x.describe()} must have the "
+                         f"same number of dimensions")
+    x, back = _to_last(x, None if axis is None else axis, "take_along_axis")
+    idx = back.inverse(idx)
+    rows = broadcast_shapes([x.shape[:-1], idx.shape[:-1]], [x.describe(), idx.describe()])
+    x = broadcast_to(x, rows + x.shape[-1:])
+    idx = broadcast_to(idx, rows + idx.shape[-1:])
+    n = x.shape[-1]
+    size = n if isinstance(n, int) else dim_size(n)
+    idx = cast(idx, "int64")
+    idx = where(idx < 0, idx + size, idx)  # negative indices count from the end, as NumPy's
+    # a gather from 0..n-1 at idx is idx itself, checked against the row's length at call time
+    # (the gather from the flattened arr only sees the whole array's)
+    idx = Gather()(arange(n), idx)
+    return back(_take_along_last(x, idx))
 
 
 def argsort(a, axis=-1, kind=None, order=None, *, stable=None):

@@ -1,4 +1,4 @@
-"""argmax/argmin, sort/argsort (symgrad/ordering.py, the Argsort primitive).
+"""argmax/argmin, sort/argsort, take_along_axis (symgrad/ordering.py, the Argsort primitive).
 
 Values against NumPy on both backends (``pytest --backend=numba`` reroutes
 the numpy backend to Numba): ties (first occurrence; stable order), nan as
@@ -89,6 +89,12 @@ def _value_cases():
         Case("sort float32", lambda x: sg.sort(x), [_normal(3, 5).astype(np.float32)], np.sort),
         Case("argmax of a sum", lambda x, y: sg.argmax(x + y, axis=-1), [_ties(4, 6), _ties(6)],
              lambda a, b: np.argmax(a + b, axis=-1)),
+        Case("take_along_axis broadcast", lambda x, i: sg.take_along_axis(x, i, axis=0),
+             [_normal(4, 3), np.array([[3], [-4]], dtype=np.int32)],
+             lambda a, i: np.take_along_axis(a, i, axis=0)),
+        Case("take_along_axis flattened", lambda x, i: sg.take_along_axis(x, i, axis=None),
+             [_normal(2, 3), np.array([5, 0, -1, 5])],
+             lambda a, i: np.take_along_axis(a, i, axis=None)),
     ]
     for case in cases:
         case.wrt = ()
@@ -107,6 +113,9 @@ def _gradient_cases():
              lambda a: np.sort(a, axis=1), dims={0: ("batch", 5, 3)}),
         Case("top-2 mean", lambda x: sg.sort(x)[:, -2:].mean(axis=1), [_normal(4, 5)],
              lambda a: np.sort(a)[:, -2:].mean(axis=1)),
+        Case("take_along_axis repeated, negative, named", lambda x, i: sg.take_along_axis(
+            x, i, axis=1), [_normal(3, 5), np.array([[0, -1, 2, 2], [4, 4, 0, -5], [1, 3, 3, 3]])],
+             lambda a, i: np.take_along_axis(a, i, axis=1), dims={0: ("b", 5), 1: ("b", 4)}),
         Case("x times argmax", lambda x: x * sg.cast(sg.argmax(x, axis=1, keepdims=True),
                                                       "float64"),
              [_normal(3, 4)], lambda a: a * np.argmax(a, axis=1, keepdims=True)),
@@ -130,9 +139,18 @@ def test_gradients_at_ties_and_through_integer_results():
     g_arg = sg.grad((sg.cast(sg.argmax(x, axis=1), "float64")).sum(), x)
     g_mixed = sg.grad((sg.cast(sg.argsort(x), "float64") * x * y).sum()
                       + sg.cast(sg.argmin(x), "float64"), x)
-    f = sg.function([x, w, y], [g_sort, g_sort0, g_arg, g_mixed], backend="numpy")
-    yv = _normal(5, 6)
-    got_sort, got_sort0, got_arg, got_mixed = f(a, wv, yv)
+    # an index out of its row's range raises, though it lies inside the flattened array
+    idx = sg.matrix("idx", "b", 2, dtype="int64")
+    taken = sg.take_along_axis(x, idx, axis=1)
+    f = sg.function([x, w, y, idx], [g_sort, g_sort0, g_arg, g_mixed, taken], backend="numpy")
+    yv, iv = _normal(5, 6), np.array([[0, -6]] * 5)
+    got_sort, got_sort0, got_arg, got_mixed, got_taken = f(a, wv, yv, iv)
+    np.testing.assert_array_equal(got_taken, np.take_along_axis(a, iv, axis=1))
+    for bad, row in ((6, 0), (-7, 4)):  # inside the flattened x: 0 * 6 + 6, 4 * 6 - 1
+        iv = np.zeros((5, 2), dtype=np.int64)
+        iv[row, 1] = bad
+        with pytest.raises(IndexError, match="out of range"):
+            f(a, wv, yv, iv)
     np.testing.assert_array_equal(got_sort, _sort_grad_by_hand(a, wv))
     np.testing.assert_array_equal(got_sort0, _sort_grad_by_hand(a.T, wv.T).T)
     np.testing.assert_array_equal(got_sort[0], wv[0])  # all tied: the identity permutation
@@ -166,6 +184,14 @@ def test_build_time_errors_name_the_expression():
         sg.argsort(x, order="f")
     with pytest.raises(ValueError, match="not both"):
         sg.sort(x, kind="stable", stable=True)
+    with pytest.raises(TypeError, match="integer dtype"):
+        sg.take_along_axis(x, x, axis=0)
+    with pytest.raises(sg.ShapeError, match="same number of dimensions"):
+        sg.take_along_axis(x, sg.vector("i", 2, dtype="int64"), axis=0)
+    with pytest.raises(sg.ShapeError, match="do not broadcast"):
+        sg.take_along_axis(x, sg.matrix("i", 2, 2, dtype="int64"), axis=1)
+    with pytest.raises(sg.ShapeError, match="1-d indices"):
+        sg.take_along_axis(x, sg.matrix("i", 2, 2, dtype="int64"), axis=None)
     with pytest.raises(sg.ShapeError, match="out of range"):
         sg.sort(sg.scalar("s"))  # as NumPy: a 0-d array has no axis -1
     assert sg.sort(sg.scalar("s"), axis=None).shape == (1,)
