@@ -103,15 +103,16 @@ def _check_kind(what, kind, order, stable):
 
 
 class _Moved:
-    """Moves an axis last (``inverse``) and back (calling it)."""
+    """Moves an axis last (``last``) and back to its place (``back``); ``perm``
+    None: nothing to move."""
 
     def __init__(self, perm):
         self.perm = perm
 
-    def inverse(self, y):
+    def last(self, y):
         return transpose(y, self.perm) if self.perm else y
 
-    def __call__(self, y):
+    def back(self, y):
         return transpose(y, tuple(self.perm.index(b) for b in range(y.ndim))) if self.perm else y
 
 
@@ -122,12 +123,13 @@ def _to_last(a, axis, what):
         return reshape(x, (-1,)), _Moved(None)
     ax = _one_axis(axis, x, what)
     moved = _Moved(tuple(b for b in range(x.ndim) if b != ax) + (ax,))
-    return moved.inverse(x), moved
+    return moved.last(x), moved
 
 
 def _take_along_last(x, idx):
-    """``x[..., idx[..., j]]`` for idx of x's shape, every index in range: a gather
-    from the flattened ``x`` at ``row * n + idx`` (its adjoint is a scatter-add)."""
+    """``out[..., j] = x[..., idx[..., j]]`` for ``idx.shape == x.shape[:-1] + (m,)``,
+    every index in [0, n): a gather from the flattened ``x`` at ``row * n + idx``
+    (its adjoint is a scatter-add)."""
     rows, n = x.shape[:-1], x.shape[-1]
     if rows:
         offsets = arange(size_of(rows)) * (n if isinstance(n, int) else dim_size(n))
@@ -167,8 +169,8 @@ def take_along_axis(arr, indices, axis=-1):
     elif idx.ndim != x.ndim:
         raise ShapeError(f"take_along_axis: {idx.describe()} and {x.describe()} must have the "
                          f"same number of dimensions")
-    x, back = _to_last(x, None if axis is None else axis, "take_along_axis")
-    idx = back.inverse(idx)
+    x, moved = _to_last(x, axis, "take_along_axis")
+    idx = moved.last(idx)
     rows = broadcast_shapes([x.shape[:-1], idx.shape[:-1]], [x.describe(), idx.describe()])
     x = broadcast_to(x, rows + x.shape[-1:])
     idx = broadcast_to(idx, rows + idx.shape[-1:])
@@ -179,7 +181,7 @@ def take_along_axis(arr, indices, axis=-1):
     # a gather from 0..n-1 at idx is idx itself, checked against the row's length at call time
     # (the gather from the flattened arr only sees the whole array's)
     idx = Gather()(arange(n), idx)
-    return back(_take_along_last(x, idx))
+    return moved.back(_take_along_last(x, idx))
 
 
 def argsort(a, axis=-1, kind=None, order=None, *, stable=None):
@@ -199,8 +201,8 @@ def argsort(a, axis=-1, kind=None, order=None, *, stable=None):
     'int64'
     """
     _check_kind("argsort", kind, order, stable)
-    x, back = _to_last(a, axis, "argsort")
-    return back(Argsort()(x))
+    x, moved = _to_last(a, axis, "argsort")
+    return moved.back(Argsort()(x))
 
 
 def sort(a, axis=-1, kind=None, order=None, *, stable=None):
@@ -218,5 +220,5 @@ def sort(a, axis=-1, kind=None, order=None, *, stable=None):
     array([4., 2., 3., 1.])
     """
     _check_kind("sort", kind, order, stable)
-    x, back = _to_last(a, axis, "sort")
-    return back(_take_along_last(x, Argsort()(x)))
+    x, moved = _to_last(a, axis, "sort")
+    return moved.back(_take_along_last(x, Argsort()(x)))
