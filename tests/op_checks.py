@@ -61,7 +61,8 @@ class _Built:
         self.extra, self.values = [], {}
         if not self.wrt:
             return
-        w_shape = np.shape(sg.function(self.vars, self.out, backend="numpy")(*self.args))
+        # the reference interpreter, never rerouted to Numba by --backend=numba
+        w_shape = np.shape(sg.evaluate(self.out, dict(zip(self.vars, self.args))))
         w = sg.tensor(f"c{k}_w", w_shape if not self.out.shape else self.out.shape)
         self.values[w] = rng.uniform(0.5, 1.5, w_shape)
         self.cost = (w * self.out * self.out).sum()
