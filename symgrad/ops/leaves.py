@@ -10,6 +10,7 @@ strong operands decide the dtype and convert the weak ones to it
 (``weak_to``); a weak constant that is one number repeated folds into an
 elementwise formula as that number, exactly like a Python number.
 """
+import dataclasses
 import weakref
 from dataclasses import dataclass
 
@@ -224,18 +225,33 @@ def result_type(xs):
     return result_dtype(floats or strong or [x.dtype for x in xs])
 
 
-def weak_to(x, dtype):
-    """A weak ``x`` of the same kind (float or int) as ``dtype`` converted to it;
-    any other ``x`` unchanged. Constants are converted where they are (and
-    through the views above them); anything else gets a cast."""
+def weak_to(x, dtype, _done=None):
+    """A weak ``x`` of the same kind (float or int) as ``dtype`` rebuilt in
+    ``dtype``, any other ``x`` unchanged: its constants are converted and its
+    ops rebuilt on them (an elementwise op computes in ``dtype``), so no cast
+    is left in the graph.
+
+    >>> import symgrad as sg
+    >>> weak_to(sg.eye("n"), "float32").dtype
+    'float32'
+    """
     if x.dtype == dtype or not _same_kind(x.dtype, dtype) or not is_weak(x):
         return x
+    done = {} if _done is None else _done  # {node: converted}: shared subgraphs once
+    if x in done:
+        return done[x]
+    op = x.op
     if not x.inputs:
-        return weak_constant(x.op.value, dtype)
-    if getattr(x.op, "fusion", None) == "view" and len(x.inputs) == 1:
-        return x.op(weak_to(x.inputs[0], dtype))
-    from .elementwise import cast  # noqa: PLC0415 - elementwise imports this module
-    return cast(x, dtype)
+        out = weak_constant(op.value, dtype)
+    else:
+        inputs = [weak_to(i, dtype, done) for i in x.inputs]
+        if "dtype" in getattr(op, "__dataclass_fields__", ()):  # an op that carries its dtype
+            op = dataclasses.replace(op, dtype=dtype)
+        out = op(*inputs)
+        if out.dtype != dtype:  # an op whose dtype does not follow its inputs
+            out = x
+    done[x] = out
+    return out
 
 
 @dataclass(frozen=True)
