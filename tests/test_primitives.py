@@ -13,8 +13,8 @@ import sympy
 
 import symgrad as sg
 from symgrad.ops import (FACETS, PRIMITIVES, ArgOneHot, Argsort, Broadcast, Concatenate,
-                         Contract, Cumsum, Elemwise, Gather, PutAlong, Reduce, Reshape, ScatterAdd,
-                         Slice, SliceAdd, TakeAlong, Transpose)
+                         Contract, Cumsum, Elemwise, Gather, PutAlong, Reduce, Reshape, Scan,
+                         ScatterAdd, Slice, SliceAdd, TakeAlong, Transpose)
 
 from explicit_backends import _skip_in_the_numba_pass  # noqa: F401 - skips the repeat
 
@@ -54,6 +54,9 @@ def _cases():
                  ("named", n, {}, sg.cumsum(n, axis=0))],
         # an integer output: its case is the float sort it drives (a gather at its positions)
         Argsort: [("sort", x, {}, sg.sort(x)), ("sort named axis", n, {}, sg.sort(n, axis=0))],
+        Scan: [("axis 1", x, {}, Scan(1)(sg.tanh(x), x)),
+               ("reversed", x, {}, Scan(1, reverse=True)(x, sg.tanh(x))),
+               ("named reversed", n, {}, Scan(0, reverse=True)(n * 0.5, n))],
     }
 
 

@@ -6,6 +6,7 @@ everything about it side by side (see ``base.py``):
   transpose ``Broadcast``;
 * ``reduction``: ``Reduce`` (max/min) and ``ArgOneHot`` (the first arg-max mask);
 * ``cumulative``: ``Cumsum`` (forward or reversed, its own transpose);
+* ``scan``: ``Scan``, the linear recurrence y[i] = a[i] * y[i-1] + b[i] (cumprod, prod);
 * ``views``: ``Reshape``, ``Transpose``;
 * ``indexing``: ``Gather`` / ``ScatterAdd``, ``TakeAlong`` / ``PutAlong``;
 * ``slicing``: ``Slice`` / ``SliceAdd``, ``Concatenate``;
@@ -21,6 +22,7 @@ from .elementwise import Elemwise
 from .indexing import Gather, PutAlong, ScatterAdd, TakeAlong
 from .leaves import Constant, DimSize, Input, free_inputs
 from .reduction import ArgOneHot, Reduce
+from .scan import Scan
 from .slicing import Concatenate, Slice, SliceAdd
 from .sorting import Argsort
 from .views import Reshape, Transpose
@@ -28,4 +30,4 @@ from .views import Reshape, Transpose
 __all__ = ["FACETS", "PRIMITIVES", "Leaf", "Primitive", "Broadcast", "Contract", "Cumsum",
            "Elemwise", "Gather", "PutAlong", "ScatterAdd", "TakeAlong", "Constant", "DimSize",
            "Input", "free_inputs", "ArgOneHot", "Reduce", "Concatenate", "Slice", "SliceAdd",
-           "Reshape", "Transpose", "Argsort"]
+           "Reshape", "Transpose", "Scan", "Argsort"]
