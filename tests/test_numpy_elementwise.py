@@ -7,9 +7,7 @@ One table of cases against NumPy / SciPy references (values, gradients and
 Hessian-vector products against finite differences, tests/op_checks.py), then
 one compiled function each for: float32 inputs, integer inputs, extreme values,
 nan and inf. Derivative conventions at kinks use ``.eval`` (the NumPy
-interpreter, no compile). Numba compiles in this file: 6, plus op_checks' one
-per table case that has a gradient (it compiles each case alone for the shape
-of its output).
+interpreter, no compile). Numba compiles in this file: 6.
 """
 import numpy as np
 import pytest
