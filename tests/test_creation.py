@@ -11,7 +11,7 @@ import pytest
 
 import symgrad as sg
 from symgrad.ops.leaves import is_weak
-from tests.op_checks import Case, check_cases
+from op_checks import Case, check_cases
 
 rng = np.random.default_rng(7)
 X3 = rng.standard_normal(3)
