@@ -242,3 +242,13 @@ def test_build_time_errors():
         sg.zeros((2, -1))
     with pytest.raises(TypeError, match="fill value"):
         sg.full(3, "a")
+
+
+def test_weakness_of_a_deep_graph_needs_no_recursion():
+    from symgrad.ops import Reshape
+    weak, strong = sg.arange(4), sg.vector("v", 4, dtype="int64")
+    for _ in range(5000):  # built without apply, so nothing asked is_weak on the way
+        weak = Reshape((4,))(Reshape((2, 2))(weak))
+        strong = Reshape((4,))(Reshape((2, 2))(strong))
+    assert is_weak(weak) and not is_weak(strong)
+    assert (sg.vector("x", 4, dtype="float32") * weak).dtype == "float32"
