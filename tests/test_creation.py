@@ -252,3 +252,14 @@ def test_weakness_of_a_deep_graph_needs_no_recursion():
         strong = Reshape((4,))(Reshape((2, 2))(strong))
     assert is_weak(weak) and not is_weak(strong)
     assert (sg.vector("x", 4, dtype="float32") * weak).dtype == "float32"
+
+
+def test_a_deep_weak_float_graph_converts_without_recursion():
+    from symgrad.ops import Reshape
+    weak = sg.arange(0.5, 4.0)
+    for _ in range(5000):
+        weak = Reshape((4,))(Reshape((2, 2))(weak))
+    x = sg.vector("x", 4, dtype="float32")
+    y = x * weak
+    assert y.dtype == "float32" and y.inputs[1].dtype == "float32"
+    np.testing.assert_array_equal(y.eval({x: np.ones(4, np.float32)}), np.arange(0.5, 4.0))

@@ -225,7 +225,7 @@ def result_type(xs):
     return result_dtype(floats or strong or [x.dtype for x in xs])
 
 
-def weak_to(x, dtype, _done=None):
+def weak_to(x, dtype):
     """A weak ``x`` of the same kind (float or int) as ``dtype`` rebuilt in
     ``dtype``, any other ``x`` unchanged: its constants are converted and its
     ops rebuilt on them (an elementwise op computes in ``dtype``), so no cast
@@ -235,23 +235,33 @@ def weak_to(x, dtype, _done=None):
     >>> weak_to(sg.eye("n"), "float32").dtype
     'float32'
     """
-    if x.dtype == dtype or not _same_kind(x.dtype, dtype) or not is_weak(x):
+    def converts(node):
+        return node.dtype != dtype and _same_kind(node.dtype, dtype) and is_weak(node)
+
+    if not converts(x):
         return x
-    done = {} if _done is None else _done  # {node: converted}: shared subgraphs once
-    if x in done:
-        return done[x]
-    op = x.op
-    if not x.inputs:
-        out = weak_constant(op.value, dtype)
-    else:
-        inputs = [weak_to(i, dtype, done) for i in x.inputs]
-        if "dtype" in getattr(op, "__dataclass_fields__", ()):  # an op that carries its dtype
-            op = dataclasses.replace(op, dtype=dtype)
-        out = op(*inputs)
-        if out.dtype != dtype:  # an op whose dtype does not follow its inputs
-            out = x
-    done[x] = out
-    return out
+    done, stack = {}, [x]  # done: {node: converted}; iterative, shared subgraphs once
+    while stack:
+        node = stack[-1]
+        pending = [i for i in node.inputs if i not in done and converts(i)]
+        if pending:
+            stack.extend(pending)
+            continue
+        stack.pop()
+        if node in done:
+            continue
+        op = node.op
+        if not node.inputs:
+            out = weak_constant(op.value, dtype)
+        else:
+            inputs = [done.get(i, i) for i in node.inputs]
+            if "dtype" in getattr(op, "__dataclass_fields__", ()):  # an op carrying its dtype
+                op = dataclasses.replace(op, dtype=dtype)
+            out = op(*inputs)
+            if out.dtype != dtype:  # an op whose dtype does not follow its inputs
+                out = node
+        done[node] = out
+    return done[x]
 
 
 @dataclass(frozen=True)
