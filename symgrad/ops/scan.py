@@ -25,9 +25,8 @@ from codegen import Alloc, Compute, Index, Load, Loop, Store
 from ..errors import ShapeError
 from ..types import result_dtype, same_dim
 from .base import Primitive
-from .contraction import Broadcast, product_formula
-from .leaves import constant
-from .slicing import Concatenate, slice_axis
+from .contraction import product_formula
+from .slicing import SliceAdd, slice_axis
 
 
 @dataclass(frozen=True)
@@ -138,13 +137,12 @@ class Scan(Primitive):
 
 
 def shift(x, axis):
-    """``x`` moved one place up ``axis``: ``out[0] = 0``, ``out[i] = x[i-1]``."""
+    """``x`` moved one place up ``axis``: ``out[0] = 0``, ``out[i] = x[i-1]`` (its
+    first n-1 entries written from position 1 into zeros: one copy loop)."""
     n = x.shape[axis]
-    zero = Broadcast(x.shape[:axis] + (1,) + x.shape[axis + 1:])(
-        constant(np.zeros((), dtype=x.dtype)))
-    if n == 1:
-        return zero
-    return Concatenate(axis)(zero, slice_axis(x, axis, 0, _dim(n - 1)))
+    last = _dim(sympy.sympify(n) - 1)
+    index = tuple((1, n, 1) if k == axis else (0, d, 1) for k, d in enumerate(x.shape))
+    return SliceAdd(x.shape, index)(slice_axis(x, axis, 0, last))
 
 
 def _dim(v):
