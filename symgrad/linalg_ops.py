@@ -80,14 +80,12 @@ def diagonal(a, offset=0, axis1=0, axis2=1):
                               else builtins.min(n + offset, m))
         r, c = builtins.max(0, -offset), builtins.max(0, offset)
         x = x[..., r:r + length, c:c + length]
-    elif offset == 0 and same_dim(n, m):
-        length = n
-    else:
+    elif not (offset == 0 and same_dim(n, m)):
         raise ShapeError(f"diagonal {offset} of {a.describe()} along axes {ax1} and {ax2} "
                          f"(sizes {n} and {m}): with a named dimension only offset 0 of a "
                          "square block is supported, whose length is known; "
                          "give the axes one name (e.g. ('n', 'n')) and offset 0")
-    return T.pick(x, T.broadcast_to(arange(length), x.shape[:-1]))
+    return T.diagonal_of_last(x)
 
 
 def trace(a, offset=0, axis1=0, axis2=1):
@@ -168,19 +166,6 @@ def tril(m, k=0):
            [4., 5., 6.]])
     """
     return _triangle(m, lambda i, j: j <= i + int(k), "tril")
-
-
-def einsum_diagonals(sub, x):
-    """For einsum: ``(sub, x)`` with every index repeated within ``sub`` replaced
-    by one index over the diagonal (``"iij", x -> "ji", diagonal(x, 0, 0, 1)``).
-    The sizes of a repeated index must agree (einsum checks it first)."""
-    while len(set(sub)) != len(sub):
-        c = next(c for c in sub if sub.count(c) > 1)
-        p = sub.index(c)
-        q = sub.index(c, p + 1)
-        x = diagonal(x, 0, p, q)
-        sub = sub[:p] + sub[p + 1:q] + sub[q + 1:] + c
-    return sub, x
 
 
 # ---------------------------------------------------------------- products

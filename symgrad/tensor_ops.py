@@ -43,8 +43,8 @@ def _parse_spec(spec, xs):
 
 def einsum(spec, *xs):
     """Einstein summation over expressions, as ``numpy.einsum`` (``...``, the
-    implicit output, and an index repeated within one operand: its diagonal,
-    taken first by ``sg.diagonal``).
+    implicit output, and an index repeated within one operand: its diagonal is
+    taken first, as ``sg.diagonal``).
 
     >>> import symgrad as sg
     >>> A, B = sg.matrix("A", 2, 3), sg.matrix("B", 3, 4)
@@ -72,9 +72,25 @@ def einsum(spec, *xs):
     if len(set(out)) != len(out) or any(c not in dims for c in out):
         raise ValueError(f"einsum {spec!r}: output {out!r} must name distinct input indices")
     if any(len(set(s)) != len(s) for s in subs):
-        from .linalg_ops import einsum_diagonals  # composes on this module
-        subs, xs = zip(*(einsum_diagonals(s, x) for s, x in zip(subs, xs)))
+        subs, xs = zip(*(_take_diagonals(s, x) for s, x in zip(subs, xs)))
     return contract(",".join(subs) + "->" + out, *xs)
+
+
+def _take_diagonals(sub, x):
+    """``(sub, x)`` with each index repeated within ``sub`` kept once, over the
+    diagonal, as the last axis (``"iij"`` -> ``"ji"``); the sizes agree (checked)."""
+    while len(set(sub)) != len(sub):
+        c = next(c for c in sub if sub.count(c) > 1)
+        p, q = sub.index(c), sub.index(c, sub.index(c) + 1)
+        x = diagonal_of_last(transpose(x, [i for i in range(x.ndim) if i not in (p, q)] + [p, q]))
+        sub = sub[:p] + sub[p + 1:q] + sub[q + 1:] + c
+    return sub, x
+
+
+def diagonal_of_last(x):
+    """``x[..., i, i]`` for the last two axes (of one size): a pick of ``arange``,
+    so the gradient is pick's adjoint. sg.diagonal and einsum's repeated indices."""
+    return pick(x, broadcast_to(arange(x.shape[-1]), x.shape[:-1]))
 
 
 # ---------------------------------------------------------------- reductions
