@@ -178,7 +178,7 @@ NAMED = [  # n is 4 in every case: one call binds it once
 
 # Under ``pytest --backend=numba`` the tables compile with Numba: about 2.5 s of CPU per
 # case for its value, gradient and Hessian-vector product (all 77 cases: 190 s; joined
-# into 33 cases of equal arguments: 120 s). That pass takes one case per lowering
+# into 33 cases of equal arguments: 120 s). That pass takes a case per lowering
 # pattern the compositions use, joined by arguments into one compile: slices with
 # int, negative-step and named bounds, concatenate (of slices, of broadcast constants,
 # along negative axes), broadcast + reshape, gathers at constant positions along a
@@ -187,8 +187,8 @@ NAMED = [  # n is 4 in every case: one call binds it once
 ON_NUMBA = {
     "split indices", "stack axis=-2", "concatenate axis=-2", "moveaxis", "ravel F",
     "pad constant expression", "pad reflect", "flip axis", "roll several", "roll int",
-    "pad int constant", "tile tuple", "repeat counts",
-    "named repeat", "named pad edge", "named diff", "named flip", "named roll",
+    "pad int constant", "tile tuple", "repeat counts", "pad edge", "diff nonlinear",
+    "named repeat", "named tile", "named pad edge", "named diff", "named flip", "named roll",
 }
 
 
