@@ -66,22 +66,29 @@ def test_static_keys_match_numpy(x, key):
     np.testing.assert_allclose(grad, expected, rtol=1e-12, atol=1e-12)
 
 
+def _joined(*keys):
+    """x[key] for each static key, raveled and joined: one case (one set of derivative
+    outputs in the compiled function) for several paths on one argument."""
+    return (lambda x: sg.concatenate([x[k].ravel() for k in keys]),
+            lambda x: np.concatenate([x[k].ravel() for k in keys]))
+
+
 def _cases():
-    """One case per path of getitem, each with gradients and second order."""
+    """Each path of getitem with gradients and second order; paths on one argument
+    are joined (Numba compile time grows with the number of cases)."""
+    static, reference = _joined((slice(None), [2, 0, 2]), (1, slice(None), [4, 1]),
+                                (None, [3, 0], slice(1, None), [1, 4]),
+                                (slice(None, None, -1), MASK2))
     return [
-        Case("gather along axis 1, repeated", lambda x: x[:, [3, 0, 3]], [M], lambda x: x[:, [3, 0, 3]]),
-        Case("int, slice, list: to the front", lambda x: x[1, :, [4, 1]], [A],
-             lambda x: x[1, :, [4, 1]]),
-        Case("pairs, new axis, slice", lambda x: x[None, [3, 0], 1:, [1, 4]], [A],
-             lambda x: x[None, [3, 0], 1:, [1, 4]]),
-        Case("bool mask and a reversed slice", lambda x: x[::-1, MASK2], [A],
-             lambda x: x[::-1, MASK2]),
-        Case("symbolic pairs x[i, j]", lambda x, i, j: x[i, j], [A, I3, np.array([1, 0, 1])],
-             lambda x, i, j: x[i, j]),
+        Case("gather along axis 1 (repeated), to the front (int, slice, list), pairs "
+             "flattened (new axis, slice), bool mask with a reversed slice",
+             static, [A], reference),
+        Case("symbolic pairs x[i, j] and a symbolic 0-d index on axis 1",
+             lambda x, i, j, k: sg.concatenate([x[i, j].ravel(), x[:, k].ravel()]),
+             [A, I3, np.array([1, 0, 1]), np.array(2)],
+             lambda x, i, j, k: np.concatenate([x[i, j].ravel(), x[:, k].ravel()])),
         Case("symbolic rows/cols broadcast", lambda x, r, c: x[r, c], [M, ROWS, COLS],
              lambda x, r, c: x[r, c]),
-        Case("symbolic 0-d index on axis 1", lambda x, k: x[:, k], [A, np.array(2)],
-             lambda x, k: x[:, k]),
         Case("M[arange(r), y], named r: a pick", lambda x, y: x[sg.arange("r"), y], [M, Y],
              lambda x, y: x[np.arange(5), y], dims={0: ("r", 4), 1: ("r",)}),
         Case("named: negative ints and arrays",
