@@ -20,9 +20,13 @@ NumPy's meaning unless the call can only be PyTorch's:
 * ``x.repeat(repeats, axis=None)`` is ``numpy.repeat`` (PyTorch's
   ``x.repeat(*sizes)`` is ``sg.tile``); ``x.var()``/``x.std()`` keep NumPy's
   ``ddof=0`` and refuse PyTorch's ``dim=`` (whose default is unbiased).
+* ``x.max(dim=d)``/``x.min(dim=d)`` return PyTorch's ``(values, indices)``
+  pair; ``x.max(axis=d)`` and ``x.max(d)`` are NumPy's reduction.
 * ``x.sort()`` returns the sorted expression (expressions are immutable;
   NumPy's method sorts in place, PyTorch's returns values and indices).
 """
+import collections
+
 from . import composites, linalg_ops, ordering, reductions, shape_ops
 from . import elementwise_ops as ew
 from . import tensor_ops as T
@@ -72,6 +76,27 @@ def _torch_names(module, name, keepdim_allowed=True):
     method.__name__ = name
     method.__doc__ = (f"``sg.{name}(self, axis, ...)``; PyTorch's ``dim=``"
                       + (" and ``keepdim=``" if keepdim_allowed else "") + " are accepted too.")
+    return method
+
+
+MaxMin = collections.namedtuple("MaxMin", "values indices")
+MaxMin.__doc__ = "``x.max(dim=d)`` / ``x.min(dim=d)``: PyTorch's pair of the extremes and their int64 indices."
+
+
+def _extreme(kind, arg):
+    """``x.max()``/``x.min()``: NumPy's reduction (``axis=``, ``keepdims=``); with
+    PyTorch's ``dim=`` the pair ``(values, indices)`` torch returns, so that
+    ``x.max(dim=1)[0]`` means the values in both libraries, never row 0."""
+    numpy_style = _torch_names(T, kind)
+
+    def method(self, *args, dim=_UNSET, keepdim=_UNSET, **kwargs):
+        values = numpy_style(self, *args, dim=dim, keepdim=keepdim, **kwargs)
+        if dim is _UNSET:
+            return values
+        keep = bool(keepdim) if keepdim is not _UNSET else False
+        return MaxMin(values, getattr(ordering, arg)(self, axis=dim, keepdims=keep))
+    method.__name__ = kind
+    method.__doc__ = _extreme.__doc__.replace("``x.max()``/``x.min()``", f"``x.{kind}()``")
     return method
 
 
@@ -251,7 +276,7 @@ _METHODS = {
     "T": property(lambda self: T.transpose(self)),
     # reductions: NumPy's axis=/keepdims= or PyTorch's dim=/keepdim=
     "sum": _torch_names(T, "sum"), "mean": _torch_names(T, "mean"),
-    "max": _torch_names(T, "max"), "min": _torch_names(T, "min"),
+    "max": _extreme("max", "argmax"), "min": _extreme("min", "argmin"),
     "prod": _torch_names(reductions, "prod"),
     "argmax": _torch_names(ordering, "argmax"), "argmin": _torch_names(ordering, "argmin"),
     "cumsum": _torch_names(T, "cumsum", keepdim_allowed=False),

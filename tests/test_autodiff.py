@@ -251,12 +251,15 @@ def test_jacobian_of_rows_not_depending_on_x_are_zero():
     assert_close(Jv, [[3.0, 0.0], [0.0, -4.0], [0.0, 0.0]])
 
 
-def test_jacobian_needs_1d_arguments():
+def test_jacobian_of_any_shape_is_y_shape_then_x_shape():
     x, M = sg.vector("x", 2), sg.matrix("M", 2, 2)
-    with pytest.raises(ValueError):
-        sg.jacobian(M * x, x)
-    with pytest.raises(ValueError):
-        sg.jacobian(x, M)
+    J = sg.jacobian(M * x, x)  # dJ[i, j, k] = M[i, j] * (j == k)
+    assert J.shape == (2, 2, 2)
+    m, xv = np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([5.0, 6.0])
+    np.testing.assert_array_equal(J.eval({M: m, x: xv}), m[:, :, None] * np.eye(2)[None])
+    assert sg.jacobian(x, M).shape == (2, 2, 2)
+    with pytest.raises(sg.ShapeError, match="n"):
+        sg.jacobian(sg.vector("v", "n") * 2.0, sg.vector("v", "n"))
 
 
 def test_hessian_of_logsumexp(rng):

@@ -430,7 +430,10 @@ def test_float_gather_index_is_a_type_error():
     _raises(TypeError, lambda: E[sg.vector("i", 2)], "i")
     _raises(TypeError, lambda: E[np.array([0.5, 1.0])])
     _raises(TypeError, lambda: sg.pick(E, sg.vector("y", 5)))
-    _raises(TypeError, lambda: E[sg.vector("i", 2, dtype="int64"), 0])
+    _raises(TypeError, lambda: E[sg.vector("i", 2), 0], "i")  # a float index beside an int
+    i = sg.vector("i", 2, dtype="int64")  # an integer one is NumPy's advanced indexing
+    np.testing.assert_array_equal(E[i, 0].eval({E: np.arange(15.0).reshape(5, 3), i: [4, 1]}),
+                                  [12.0, 3.0])
 
 
 def test_bad_axis_raises():
