@@ -57,8 +57,7 @@ class _Indices:
 
 
 def _bound(form):
-    return {v for s in form.atoms(sympy.Sum, sympy.Lambda) for v in
-            (s.variables if isinstance(s, (sympy.Sum, sympy.Lambda)) else ())}
+    return {v for s in form.atoms(sympy.Sum, sympy.Product, sympy.Lambda) for v in s.variables}
 
 
 class _IndexedReader:
