@@ -216,3 +216,12 @@ def test_argsort_prints_and_its_sympy_form_evaluates():
     assert [argsort_form(numbers, sympy.Tuple(j, 0, 2), k).doit() for k in range(3)] == [1, 2, 0]
     symbolic = argsort_form(sympy.IndexedBase("v")[j], sympy.Tuple(j, 0, 2), 0)
     assert symbolic.doit() == symbolic  # not numbers: left as it is
+
+
+def test_argmax_over_a_named_axis_that_is_empty_raises_on_both_backends():
+    x = sg.matrix("x", 2, "n")
+    f = sg.function([x], [sg.argmax(x, axis=1), sg.argmin(x, axis=1)], backend="numpy")
+    got = f(np.array([[1.0, 3.0], [4.0, 2.0]]))
+    assert [g.tolist() for g in got] == [[1, 0], [0, 1]]
+    with pytest.raises(ValueError):  # sg.ShapeError on Numba, NumPy's ValueError on the interpreter
+        f(np.zeros((2, 0)))
