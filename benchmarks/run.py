@@ -52,7 +52,7 @@ def _make(name, n_ops=None):
 
 
 def _first(name, backend, n_ops):
-    import codegen  # noqa: F401 - importing Numba is a per-process cost, not compile time
+    import symgrad.codegen  # noqa: F401 - importing Numba is a per-process cost, not compile time
     w = _make(name, n_ops)
     start = time.perf_counter()
     w.build(backend)(*w.data)

@@ -88,6 +88,8 @@ class _Writer:
 # once at the end (NumPy sums int32 in int64, and float32 pairwise): one
 # float32 running sum over n values errs by up to ~n * 6e-8 (a mean of 4e6
 # squares: 3e-3 relative)
+_PACKAGE = __name__.rpartition(".")[0]  # the generated modules import from this package
+
 _WIDE = {"float32": "float64", "int32": "int64"}
 
 
@@ -440,9 +442,9 @@ def program_source(program, roll=True):
         isinstance(st, Argsort) for st in program.statements) else [])
     imported = {"math", "np", "arrays", *runtime, *("v" + name for name in VECTOR_MATH)}
     header = ["import math", "import numpy as np",
-              "from codegen import arrays",
-              f"from codegen.runtime import {', '.join(runtime)}",
-              f"from codegen.vmath import {', '.join('v' + name for name in VECTOR_MATH)}"]
+              f"from {_PACKAGE} import arrays",
+              f"from {_PACKAGE}.runtime import {', '.join(runtime)}",
+              f"from {_PACKAGE}.vmath import {', '.join('v' + name for name in VECTOR_MATH)}"]
     outer = set(program.params) | {getattr(st, "name", None) for st in program.statements}
     outliner = Outliner(outer, imported)
     steps = _steps(program)

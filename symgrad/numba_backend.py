@@ -18,9 +18,9 @@ import threading
 import numpy as np
 from numba.core.errors import TypingError
 
-from codegen import compile_program
-from codegen.compiler import recompile
-from codegen.numba_internals import entry_for, is_cache_load_failure, leave_streams_alone
+from symgrad.codegen import compile_program
+from symgrad.codegen.compiler import recompile
+from symgrad.codegen.numba_internals import entry_for, is_cache_load_failure, leave_streams_alone
 
 from .errors import ShapeError
 from .lowering import lower

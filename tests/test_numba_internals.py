@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import symgrad as sg
-from codegen import arrays, cache_folder, compiler, numba_internals
+from symgrad.codegen import arrays, cache_folder, compiler, numba_internals
 from explicit_backends import _skip_in_the_numba_pass  # noqa: F401 - autouse fixture
 from kernel_programs import scaled_square
 from symgrad.numba_backend import NumbaProgram

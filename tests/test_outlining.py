@@ -11,9 +11,9 @@ import pytest
 import sympy
 
 import symgrad as sg
-from codegen import Alloc, Compute, Index, Load, Loop, Program, Store, Subarray, compile_program, \
+from symgrad.codegen import Alloc, Compute, Index, Load, Loop, Program, Store, Subarray, compile_program, \
     program_source
-from codegen.numba_internals import array_intrinsic
+from symgrad.codegen.numba_internals import array_intrinsic
 from symgrad.function import Function
 from symgrad.lowering import lower
 from symgrad.optimize import optimize
@@ -66,8 +66,8 @@ def test_unrolled_steps_share_their_functions():
 @pytest.fixture
 def eager_blocks(monkeypatch):
     """Blocks for runs of any length (the tests are about how they work, not when)."""
-    import codegen.outline
-    monkeypatch.setattr(codegen.outline, "_LEAST_SAVED", 8)
+    import symgrad.codegen.outline
+    monkeypatch.setattr(symgrad.codegen.outline, "_LEAST_SAVED", 8)
 
 
 def test_gate_slices_are_read_in_place_and_x_t_is_a_view():
@@ -146,8 +146,8 @@ def lstm_functions():
     cost, params, data = lstm(5)
     inputs = data + params
     with pytest.MonkeyPatch.context() as patch:
-        import codegen.outline
-        patch.setattr(codegen.outline, "_LEAST_SAVED", 8)
+        import symgrad.codegen.outline
+        patch.setattr(symgrad.codegen.outline, "_LEAST_SAVED", 8)
         return {backend: Function(inputs, [cost] + sg.grad(cost, params), backend=backend)
                 for backend in ("numpy", "numba")}
 
@@ -215,14 +215,14 @@ def test_a_loop_over_steps_that_does_not_type_falls_back_to_the_steps_written_ou
         monkeypatch, eager_blocks):
     """Should the loop over repeated steps not type in Numba, the kernel is
     compiled with each step on a line of its own: same results, no error."""
-    import codegen.outline
+    import symgrad.codegen.outline
 
-    rolled = codegen.outline.Outliner._rolled
+    rolled = symgrad.codegen.outline.Outliner._rolled
 
     def broken(self, *args):
         return rolled(self, *args) + ["    undefined_name_in_the_loop"]
 
-    monkeypatch.setattr(codegen.outline.Outliner, "_rolled", broken)
+    monkeypatch.setattr(symgrad.codegen.outline.Outliner, "_rolled", broken)
     cost, params, data = lstm(6)
     inputs = data + params
     f = Function(inputs, [cost] + sg.grad(cost, params), backend="numba", cache=False)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import sympy
 
-from codegen import ArgOneHot as ArgOneHotStatement, Index
+from symgrad.codegen import ArgOneHot as ArgOneHotStatement, Index
 
 from ..errors import ShapeError
 from ..sympy_algebra import REDUCTIONS
