@@ -37,6 +37,7 @@ from . import creation, linalg_ops, ordering, reductions, shape_ops
 from . import nn
 from . import optim
 from .training import Trainer, train
+from .checkpoint import load_params, save_params
 from .version import __version__  # noqa: F401
 
 
@@ -54,7 +55,7 @@ __all__ = [
     "dot", "matmul", "einsum", "sum", "mean", "max", "min", "logsumexp", "softmax",
     "log_softmax", "cumsum", "concatenate", "stack", "reshape", "transpose", "broadcast_to", "gather",
     "pick", "grad", "jacobian", "hessian", "jvp", "hvp", "function", "value_and_grad", "evaluate",
-    "check_grad", "nn", "optim", "train", "Trainer",
+    "check_grad", "nn", "optim", "train", "Trainer", "save_params", "load_params",
     "pretty", "latex", "definitions", "debugprint", "graphviz", "local_gradient", "LocalGradient",
 ]
 __all__ += creation.__all__ + linalg_ops.__all__ + ordering.__all__ + reductions.__all__ + shape_ops.__all__
