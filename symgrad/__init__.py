@@ -7,7 +7,7 @@
 [2.0, 5.0, 0.0]
 """
 from . import operators as _operators  # noqa: F401 - attaches Expr's operators
-from .autodiff import grad, hessian, hvp, jacobian, jvp
+from .autodiff import grad, hessian, hvp, jacobian, jvp, stop_gradient
 from .check import GradCheckResult, check_grad
 from .composites import log_softmax, logsumexp, softmax
 from .constructors import constant, dim_size, matrix, scalar, tensor, vector
@@ -55,7 +55,7 @@ __all__ = [
     "dot", "matmul", "einsum", "sum", "mean", "max", "min", "logsumexp", "softmax",
     "log_softmax", "cumsum", "concatenate", "stack", "reshape", "transpose", "broadcast_to", "gather",
     "pick", "grad", "jacobian", "hessian", "jvp", "hvp", "function", "value_and_grad", "evaluate",
-    "check_grad", "nn", "optim", "train", "Trainer", "save_params", "load_params",
+    "check_grad", "nn", "optim", "train", "Trainer", "save_params", "load_params", "stop_gradient",
     "pretty", "latex", "definitions", "debugprint", "graphviz", "local_gradient", "LocalGradient",
 ]
 __all__ += creation.__all__ + linalg_ops.__all__ + ordering.__all__ + reductions.__all__ + shape_ops.__all__

@@ -1,4 +1,5 @@
-"""Reverse mode: ``grad``, ``jacobian``, ``hessian``, ``jvp`` and ``hvp`` over the graph.
+"""Reverse mode: ``grad``, ``jacobian``, ``hessian``, ``jvp`` and ``hvp`` over the
+graph, and ``stop_gradient``, which differentiation treats as a constant.
 
 One backward sweep in reverse topological order, visiting only nodes on a
 path from a ``wrt`` to the cost, summing the upstream gradients of each node
@@ -17,9 +18,11 @@ from . import tensor_ops as T
 from .errors import DisconnectedInputError, ShapeError
 from .graph import Expr, fresh_uid, toposort
 from .optimize import optimize
+from .ops import Slice
 from .ops.contraction import broadcast_to_shape
 from .ops.elementwise import cast
 from .ops.leaves import Input, constant, free_inputs
+from .ops.stop import StopGradient
 from .types import is_float, same_dim
 
 
@@ -29,6 +32,36 @@ def _zeros(x):
 
 def _as_list(wrt):
     return (False, list(wrt)) if isinstance(wrt, (list, tuple)) else (True, [wrt])
+
+
+def stop_gradient(x):
+    """``x``'s value, through which no gradient flows (JAX's ``lax.stop_gradient``,
+    PyTorch's ``detach``): ``sg.grad``, ``sg.jvp`` and ``sg.hvp`` treat it as a
+    constant, also when a gradient is differentiated again. It costs nothing
+    at run time. A cost that depends on ``x`` only through it has a zero
+    gradient with respect to ``x`` (as in JAX), not a ``DisconnectedInputError``.
+
+    >>> import symgrad as sg
+    >>> x = sg.vector("x", 2)
+    >>> cost = (x * sg.stop_gradient(x)).sum()  # d/dx of x * c, with c = x held fixed
+    >>> sg.grad(cost, x).eval({x: [3.0, 4.0]})
+    array([3., 4.])
+    >>> sg.grad(sg.stop_gradient(x).sum(), x).eval({x: [3.0, 4.0]})
+    array([0., 0.])
+    """
+    return StopGradient()(T._as_expr(x))
+
+
+def namesakes(variable, outputs):
+    """The variables in the graph of ``outputs`` that are named like ``variable``
+    but are other objects (a variable re-created with the same name).
+
+    >>> import symgrad as sg
+    >>> x = sg.vector("x", 2)
+    >>> [v.name for v in namesakes(sg.vector("x", 2), [x.sum()])], namesakes(x, [x.sum()])
+    (['x'], [])
+    """
+    return [v for v in free_inputs(outputs) if v.name == variable.name and v is not variable]
 
 
 def grad(cost, wrt, disconnected="raise"):
@@ -70,10 +103,47 @@ def grad(cost, wrt, disconnected="raise"):
         elif disconnected == "zero" or w in set(toposort([cost])):  # in the graph: zero
             out.append(_zeros(w))
         else:
-            raise DisconnectedInputError(
-                f"cost {cost.name!r} does not depend on {w.describe()}; pass "
-                "disconnected='zero' to get zeros for it")
+            raise DisconnectedInputError(_disconnected_message(cost, w))
     return out[0] if single else out
+
+
+def _disconnected_message(cost, w):
+    """Why ``cost`` does not depend on ``w`` (not in its graph), and what to pass instead."""
+    what = f"cost {cost.name!r} does not depend on {w.describe()}"
+    variables = free_inputs([w])
+    for v in variables:
+        if namesakes(v, [cost]):
+            return (f"{what}: the graph has a different variable named {v.name!r}; variables are "
+                    f"identified by object, not name: pass the {v.name!r} the cost was built from")
+    used = [v for v in variables if v in set(free_inputs([cost]))]
+    if used and not isinstance(w.op, Input):
+        name = used[0].name
+        return (f"{what}: it is an expression of the variable {name!r}, not a variable, and "
+                "the cost does not go through it; differentiate with respect to the variable "
+                f"and take the part you need: {_part_of(w, name)}")
+    return f"{what}; pass disconnected='zero' to get zeros for it"
+
+
+def _part_of(w, name):
+    """``sg.grad(cost, x)[0, 1:]`` for ``w = x[0, 1:]``, else how to get the part."""
+    generic = f"sg.grad(cost, {name}), then the operations that made {w.name!r}"
+    if not (isinstance(w.op, Slice) and isinstance(w.inputs[0].op, Input)):
+        return generic
+    entries = []
+    for k, d in zip(w.op.index, w.inputs[0].shape):
+        if isinstance(k, int):
+            entries.append(str(k))
+        elif k == (0, d, 1):
+            entries.append(":")
+        elif k[2] > 0:  # a reversed slice's resolved bounds do not read back as Python's
+            start, stop, step = k
+            entries.append(f"{start or ''}:{'' if stop == d else stop}"
+                           + (f":{step}" if step != 1 else ""))
+        else:
+            return generic
+    while entries and entries[-1] == ":":
+        entries.pop()
+    return f"sg.grad(cost, {name})[{', '.join(entries) or ':'}]"
 
 
 def backward(cost, wrts):

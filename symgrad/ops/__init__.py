@@ -11,6 +11,7 @@ everything about it side by side (see ``base.py``):
 * ``indexing``: ``Gather`` / ``ScatterAdd``, ``TakeAlong`` / ``PutAlong``;
 * ``slicing``: ``Slice`` / ``SliceAdd``, ``Concatenate``;
 * ``sorting``: ``Argsort`` (stable, along the last axis; integer output);
+* ``stop``: ``StopGradient`` (the value of its input, no gradient: ``sg.stop_gradient``);
 * ``leaves``: ``Input``, ``Constant``, ``DimSize``.
 
 Everything in the public API is built from these.
@@ -25,9 +26,10 @@ from .reduction import ArgOneHot, Reduce
 from .scan import Scan
 from .slicing import Concatenate, Slice, SliceAdd
 from .sorting import Argsort
+from .stop import StopGradient
 from .views import Reshape, Transpose
 
 __all__ = ["FACETS", "PRIMITIVES", "Leaf", "Primitive", "Broadcast", "Contract", "Cumsum",
            "Elemwise", "Gather", "PutAlong", "ScatterAdd", "TakeAlong", "Constant", "DimSize",
            "Input", "free_inputs", "ArgOneHot", "Reduce", "Concatenate", "Slice", "SliceAdd",
-           "Reshape", "Transpose", "Scan", "Argsort"]
+           "Reshape", "Transpose", "Scan", "Argsort", "StopGradient"]
