@@ -38,6 +38,7 @@ from . import nn
 from . import optim
 from .training import Trainer, train
 from .checkpoint import load_params, save_params
+from . import callbacks
 from .version import __version__  # noqa: F401
 
 
@@ -55,7 +56,8 @@ __all__ = [
     "dot", "matmul", "einsum", "sum", "mean", "max", "min", "logsumexp", "softmax",
     "log_softmax", "cumsum", "concatenate", "stack", "reshape", "transpose", "broadcast_to", "gather",
     "pick", "grad", "jacobian", "hessian", "jvp", "hvp", "function", "value_and_grad", "evaluate",
-    "check_grad", "nn", "optim", "train", "Trainer", "save_params", "load_params", "stop_gradient",
+    "check_grad", "nn", "optim", "train", "Trainer", "save_params", "load_params",
+    "callbacks", "stop_gradient",
     "pretty", "latex", "definitions", "debugprint", "graphviz", "local_gradient", "LocalGradient",
 ]
 __all__ += creation.__all__ + linalg_ops.__all__ + ordering.__all__ + reductions.__all__ + shape_ops.__all__

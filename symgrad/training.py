@@ -3,19 +3,27 @@
 A trainer compiles the cost and its gradients once (dense for most
 parameters, row-sparse for embeddings used only through gathers when the
 optimiser applies sparse rows), then runs shuffled minibatches per epoch,
-sets the learning rate from a schedule, records a history for plotting and
-shows a progress bar. It stops with ``FloatingPointError`` naming the
-parameter as soon as a gradient is not finite, before applying it.
+sets the learning rate from a schedule, records a history for plotting,
+shows a progress bar (a widget in Jupyter, via ``tqdm.auto``) and calls
+callbacks (``sg.callbacks``) after each epoch. It stops with
+``FloatingPointError`` naming the parameter as soon as a gradient is not
+finite, before applying it.
 
-The parameter arrays are the model's state: they are updated in place.
+The parameter arrays are the model's state: they are updated in place. The
+trainer owns the rest (optimiser state, epoch, step count, the shuffling
+generator, the history), so training resumes exactly where it stopped: in the
+next ``fit`` call, or from a checkpoint (``save`` / ``load``) in another process.
 """
 import math
+import os
+import pickle
 import time
 
 import numpy as np
-from tqdm import tqdm
+from tqdm.auto import tqdm
 
 from .autodiff import grad
+from .checkpoint import write_atomically
 from .function import function
 from .graph import Expr
 from .ops import free_inputs
@@ -37,6 +45,9 @@ def _resolve(key, inputs, what):
     raise ValueError(f"{what} {label} is not an input of the cost; its inputs are {names}")
 
 
+CHECKPOINT_FORMAT = "symgrad.Trainer checkpoint 1"
+
+
 class Trainer:
     """Minibatch training of ``cost`` over ``params`` with ``optimizer``.
 
@@ -44,21 +55,28 @@ class Trainer:
     array, which is updated in place; ``frozen`` lists parameters that keep
     their values (their gradients are never computed). Every other input of
     ``cost`` is data, given to :meth:`fit` with examples along axis 0.
-    ``backend`` is "numba" (compiled once, the default) or "numpy" (the reference).
+    ``backend`` is "numba" (compiled once, the default) or "numpy" (the
+    reference); ``cache`` as in :func:`sg.function <symgrad.function>`.
+    ``rng`` (a ``numpy.random.Generator`` or a seed; None: fresh entropy)
+    shuffles the examples. The trainer keeps it, with the epoch, the step
+    count, the optimiser's state and the history, across :meth:`fit` calls:
+    ``fit(epochs=10)`` and ``fit(epochs=5)`` twice give the same bits, and
+    :meth:`save` / :meth:`load` carry all of it to another process.
 
     >>> import numpy as np, symgrad as sg
     >>> X, y = sg.matrix("X", "batch", 2), sg.vector("y", "batch")
     >>> w = sg.vector("w", 2)
     >>> params = {w: np.zeros(2)}
-    >>> trainer = sg.Trainer(sg.nn.mse(X @ w, y), params, sg.optim.SGD(lr=0.1))
+    >>> trainer = sg.Trainer(sg.nn.mse(X @ w, y), params, sg.optim.SGD(lr=0.1), rng=0)
     >>> Xv = np.random.default_rng(0).normal(size=(100, 2))
     >>> history = trainer.fit({X: Xv, y: Xv @ [2.0, -1.0]}, epochs=20, batch_size=10,
-    ...                       rng=0, progress=False)
+    ...                       progress=False)
     >>> np.round(params[w], 4), history["loss"][-1] < 1e-8
     (array([ 2., -1.]), True)
     """
 
-    def __init__(self, cost, params, optimizer, frozen=(), backend="numba", cache=True):
+    def __init__(self, cost, params, optimizer, frozen=(), backend="numba", cache=True,
+                 rng=None):
         if not isinstance(cost, Expr) or cost.ndim != 0:
             raise ValueError(f"Trainer needs a 0-d cost expression, got "
                              f"{cost.describe() if isinstance(cost, Expr) else cost!r}")
@@ -71,25 +89,31 @@ class Trainer:
         frozen_vars = {_resolve(key, inputs, "frozen parameter") for key in frozen}
         if not frozen_vars <= set(self._vars.values()):
             raise ValueError("every frozen parameter must also be in params (with its value)")
-        trainable = [k for k, v in self._vars.items() if v not in frozen_vars]
-        for k in trainable:
+        self.frozen = [k for k, v in self._vars.items() if v in frozen_vars]
+        self.trainable = [k for k in self._vars if k not in self.frozen]
+        for k in self.trainable:
             p = params[k]
             if not (isinstance(p, np.ndarray) and p.dtype.kind == "f" and p.flags.writeable):
                 raise TypeError(f"the value of parameter {self._vars[k].name!r} must be a "
                                 "writeable float NumPy array (training updates it in place), "
                                 f"got {type(p).__name__}; pass np.array(value, dtype=float)")
-        self.sparse = [k for k in trainable
+        self.sparse = [k for k in self.trainable
                        if optimizer.row_wise and gathers_of(cost, self._vars[k])]
-        self.dense = [k for k in trainable if k not in self.sparse]
+        self.dense = [k for k in self.trainable if k not in self.sparse]
         self.wrt = [self._vars[k] for k in self.dense + self.sparse]
         outputs = [cost] + grad(cost, [self._vars[k] for k in self.dense])
         for k in self.sparse:
             outputs += sparse_grad(cost, self._vars[k])
         self.outputs = outputs
         self.data_inputs = [x for x in inputs if x not in set(self._vars.values())]
+        self.backend, self.cache = backend, cache
+        # never tiered: a tiered function answers from NumPy while Numba compiles,
+        # equal only to rounding, so a run's bits would depend on the compile's timing
         self.function = function(self.data_inputs + list(self._vars.values()), outputs,
-                                 backend=backend, cache=cache)
+                                 backend=backend, cache=cache, tiered=False)
+        self.rng = np.random.default_rng(rng)
         self.epoch, self.steps = 0, 0
+        self.stop_training = False
         self.history = {"epoch": [], "lr": [], "loss": [], "validation": [], "seconds": [],
                         "step_loss": []}
 
@@ -146,53 +170,171 @@ class Trainer:
                                      "training stopped before this step")
 
     def fit(self, data, epochs=1, batch_size=32, schedule=None, validate=None, rng=None,
-            progress=True):
+            progress=True, callbacks=()):
         """Train for ``epochs`` more epochs of shuffled minibatches; returns the history.
 
         ``data`` maps every data input (variable or name) to an array of
         examples along axis 0. ``schedule(epoch) -> lr`` sets the learning
-        rate at the start of each epoch; ``validate(params) -> float`` is
-        called after each. ``rng`` is a Generator or a seed. The history is a
+        rate at the start of each epoch (epochs count across calls, so a
+        schedule resumes where it was); ``validate(params) -> float`` is
+        called after each. ``rng`` (a Generator or a seed), when given,
+        replaces the trainer's shuffling generator; by default shuffling
+        continues from where the last call left it. The progress bar (a widget
+        in Jupyter) shows the epoch, the running mean loss, the learning rate
+        and the last validation value (``val``).
+
+        ``callbacks``: objects with a method ``on_epoch_end(trainer)`` (see
+        ``sg.callbacks``: ``EarlyStopping``, ``Checkpoint``), called after each
+        epoch in order; one that sets ``trainer.stop_training = True`` ends
+        training after that epoch.
+
+        On the numba backend the kernel is compiled before the first epoch's
+        timer starts, so ``seconds`` measures training only. The history is a
         dict of lists: per epoch ``epoch``, ``lr``, ``loss`` (mean training
         loss), ``validation`` (None without ``validate``) and ``seconds``, and
         ``step_loss`` per step.
+
+        >>> import numpy as np, symgrad as sg
+        >>> x, w = sg.vector("x", "batch"), sg.scalar("w")
+        >>> xs = np.random.default_rng(0).normal(size=20)
+        >>> def run(*epochs):      # fit(epochs) once per number, on one trainer
+        ...     params = {w: np.array(0.0)}
+        ...     trainer = sg.Trainer(sg.mean((x - w) ** 2), params, sg.optim.Adam(lr=0.1),
+        ...                          backend="numpy", rng=7)
+        ...     for e in epochs:
+        ...         trainer.fit({x: xs}, epochs=e, batch_size=4, progress=False)
+        ...     return params[w]
+        >>> np.array_equal(run(6), run(2, 4))    # the same shuffles, steps and moments: the same bits
+        True
         """
         arrays = self._data(data)
         n = next(iter(arrays.values())).shape[0] if arrays else 1
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
-        rng = np.random.default_rng(rng)
-        per_epoch = math.ceil(n / batch_size)
-        with tqdm(total=epochs * per_epoch, disable=not progress, desc="training",
-                  unit="step") as bar:
+        for c in callbacks:
+            if not callable(getattr(c, "on_epoch_end", None)):
+                raise TypeError(f"a callback needs a method on_epoch_end(trainer), got "
+                                f"{type(c).__name__}; subclass sg.callbacks.Callback")
+        if rng is not None:
+            self.rng = np.random.default_rng(rng)
+        self.stop_training = False
+        self.function.wait_compiled()  # compile now: the first epoch's time is training only
+        postfix = {}
+        with tqdm(total=epochs * math.ceil(n / batch_size), disable=not progress,
+                  desc="training", unit="step") as bar:
             for _ in range(epochs):
                 start = time.perf_counter()
                 if schedule is not None:
                     self.optimizer.lr = float(schedule(self.epoch))
-                order, total = rng.permutation(n), 0.0
-                for first in range(0, n, batch_size):
-                    take = order[first:first + batch_size]
-                    loss = self.step({x: a[take] for x, a in arrays.items()})
-                    total += loss * len(take)
-                    self.history["step_loss"].append(loss)
-                    bar.update()
-                    bar.set_postfix(epoch=self.epoch, loss=f"{total / (first + len(take)):.4g}",
-                                    lr=f"{self.optimizer.lr:.3g}", refresh=False)
-                self.history["epoch"].append(self.epoch)
-                self.history["lr"].append(self.optimizer.lr)
-                self.history["loss"].append(total / n)
-                self.history["validation"].append(
-                    None if validate is None else float(validate(self.params)))
-                self.history["seconds"].append(time.perf_counter() - start)
-                self.epoch += 1
+                loss = self._epoch(arrays, n, batch_size, bar, postfix)
+                validation = None if validate is None else float(validate(self.params))
+                self._record(loss, validation, time.perf_counter() - start)
+                if validation is not None:
+                    postfix["val"] = f"{validation:.4g}"
+                    bar.set_postfix(postfix)
+                for c in callbacks:
+                    c.on_epoch_end(self)
+                if self.stop_training:
+                    break
         return self.history
+
+    def _epoch(self, arrays, n, batch_size, bar, postfix):
+        """One pass over the examples in a new shuffled order; the mean loss."""
+        order, total = self.rng.permutation(n), 0.0
+        for first in range(0, n, batch_size):
+            take = order[first:first + batch_size]
+            loss = self.step({x: a[take] for x, a in arrays.items()})
+            total += loss * len(take)
+            self.history["step_loss"].append(loss)
+            postfix.update(epoch=self.epoch, loss=f"{total / (first + len(take)):.4g}",
+                           lr=f"{self.optimizer.lr:.3g}")
+            bar.update()
+            bar.set_postfix(postfix, refresh=False)
+        return total / n
+
+    def _record(self, loss, validation, seconds):
+        """Append the finished epoch's row to the history and count the epoch."""
+        row = {"epoch": self.epoch, "lr": self.optimizer.lr, "loss": loss,
+               "validation": validation, "seconds": seconds}
+        for key, value in row.items():
+            self.history[key].append(value)
+        self.epoch += 1
+
+    def save(self, path):
+        """Write a checkpoint of this trainer to ``path``; :meth:`load` resumes it.
+
+        The file holds the cost graph, the parameters (frozen ones too), which
+        are frozen, the optimiser (its class, hyper-parameters and state), the
+        backend and cache options, the epoch, the step count, the shuffling
+        generator's state and the history: resuming from it gives the bits an
+        uninterrupted run gives, in any process. Not saved: the data, and what
+        is passed to :meth:`fit` (schedule, validate, callbacks): pass them again.
+        A schedule resumes at the saved epoch. The file is written atomically.
+
+        The format is a Python pickle, like ``torch.save``'s: **loading runs code
+        the file names, so load only checkpoints you trust**. For parameters
+        alone, ``sg.save_params`` writes an ``.npz`` that loads without pickle.
+
+        >>> import os, tempfile, numpy as np, symgrad as sg
+        >>> x, w = sg.vector("x", "batch"), sg.scalar("w")
+        >>> trainer = sg.Trainer(sg.mean((x - w) ** 2), {w: np.array(0.0)},
+        ...                      sg.optim.Adam(lr=0.1), backend="numpy", rng=0)
+        >>> _ = trainer.fit({x: [1.0, 2.0, 4.0]}, epochs=3, batch_size=2, progress=False)
+        >>> path = os.path.join(tempfile.mkdtemp(), "run.ckpt")
+        >>> trainer.save(path)
+        >>> resumed = sg.Trainer.load(path)
+        >>> resumed.epoch, resumed.steps, np.array_equal(resumed.params[w], trainer.params[w])
+        (3, 6, True)
+        """
+        state = {"format": CHECKPOINT_FORMAT, "cost": self.cost, "params": self.params,
+                 "frozen": self.frozen, "optimizer": type(self.optimizer),
+                 "optimizer_state": self.optimizer.state_dict(), "backend": self.backend,
+                 "cache": self.cache, "rng": self.rng, "epoch": self.epoch,
+                 "steps": self.steps, "history": self.history}
+        write_atomically(path, lambda f: pickle.dump(state, f, protocol=pickle.HIGHEST_PROTOCOL))
+
+    @classmethod
+    def load(cls, path):
+        """The trainer saved at ``path`` by :meth:`save`, ready to ``fit`` on.
+
+        Its ``params`` dict holds the saved arrays, keyed as they were (by
+        variable or by name); the variables are equal to the ones the graph was
+        built with (``params[W]`` works where ``W`` was made). Unpickles the
+        file: load only checkpoints you trust (see :meth:`save`).
+
+        >>> import os, tempfile, numpy as np, symgrad as sg
+        >>> x, w = sg.vector("x", "batch"), sg.scalar("w")
+        >>> trainer = sg.Trainer(sg.mean((x - w) ** 2), {"w": np.array(0.0)},
+        ...                      sg.optim.SGD(lr=0.25), backend="numpy")
+        >>> path = os.path.join(tempfile.mkdtemp(), "run.ckpt")
+        >>> trainer.save(path)
+        >>> resumed = sg.Trainer.load(path)
+        >>> _ = resumed.fit({"x": [3.0, 5.0]}, progress=False)    # one step: w = 0.25 * 8
+        >>> resumed.params["w"], trainer.params["w"]              # the saved trainer is untouched
+        (array(2.), array(0.))
+        """
+        with open(path, "rb") as f:
+            state = pickle.load(f)
+        if not (isinstance(state, dict) and state.get("format") == CHECKPOINT_FORMAT):
+            raise ValueError(f"{os.fspath(path)!r} is not a checkpoint written by "
+                             f"Trainer.save (expected format {CHECKPOINT_FORMAT!r})")
+        # the state dict's one parameter group holds the optimiser's constructor arguments
+        optimizer_state = state["optimizer_state"]
+        optimizer = state["optimizer"](**optimizer_state["param_groups"][0])
+        optimizer.load_state_dict(optimizer_state)
+        trainer = cls(state["cost"], state["params"], optimizer, frozen=state["frozen"],
+                      backend=state["backend"], cache=state["cache"], rng=state["rng"])
+        trainer.epoch, trainer.steps = state["epoch"], state["steps"]
+        trainer.history = state["history"]
+        return trainer
 
 
 def train(cost, params, data, optimizer, epochs=1, batch_size=32, schedule=None, frozen=(),
-          validate=None, rng=None, progress=True, backend="numba"):
+          validate=None, rng=None, progress=True, backend="numba", callbacks=()):
     """Build a :class:`Trainer` and fit it: the one-call training loop.
 
-    Returns the history (see :meth:`Trainer.fit`); ``params`` is updated in place.
+    Returns the history (see :meth:`Trainer.fit`, which takes the other
+    arguments, ``callbacks`` included); ``params`` is updated in place.
 
     >>> import numpy as np, symgrad as sg
     >>> X, y = sg.matrix("X", "batch", 3), sg.vector("y", "batch", dtype="int64")
@@ -207,4 +349,4 @@ def train(cost, params, data, optimizer, epochs=1, batch_size=32, schedule=None,
     """
     trainer = Trainer(cost, params, optimizer, frozen=frozen, backend=backend)
     return trainer.fit(data, epochs=epochs, batch_size=batch_size, schedule=schedule,
-                       validate=validate, rng=rng, progress=progress)
+                       validate=validate, rng=rng, progress=progress, callbacks=callbacks)
