@@ -161,7 +161,8 @@ def adam_dict():
     (lambda d: d["param_groups"].append({}), ValueError, "list of one dict"),
     (lambda d: d["param_groups"][0].update(betas=0.9), TypeError, r"betas=\(0.9, 0.999\)"),
     (lambda d: d["param_groups"][0].update(lr=-1.0), ValueError, "lr must be"),
-    (lambda d: d["state"]["w"].pop("step"), ValueError, r"state of 'w' has missing keys \['step'\]"),
+    (lambda d: d["state"]["w"].pop("step"), ValueError,
+     r"state of 'w' has missing keys \['step'\]"),
     (lambda d: d["state"]["w"].update(sum=np.zeros((2, 3))), ValueError, r"unknown keys \['sum'\]"),
     (lambda d: d["state"]["w"].update(step=0), ValueError, "step of 'w' must be an int >= 1"),
     (lambda d: d["state"]["w"].update(step=1.5), ValueError, "step of 'w' must be an int"),
@@ -322,14 +323,16 @@ def test_step_with_lists_says_to_pass_dicts():
 
 
 @pytest.mark.parametrize("make, error, match", [
-    (lambda: sg.optim.Adam(betas=0.9), TypeError, r"betas is a pair.*betas=\(0.9, 0.999\).*got 0.9"),
+    (lambda: sg.optim.Adam(betas=0.9), TypeError,
+     r"betas is a pair.*betas=\(0.9, 0.999\).*got 0.9"),
     (lambda: sg.optim.SparseAdam(betas=0.9), TypeError, r"betas is a pair.*betas=\(0.9, 0.999\)"),
     (lambda: sg.optim.Adam(betas=(0.9, 0.99, 0.9)), TypeError, "betas is a pair"),
     (lambda: sg.optim.Adam(betas=("0.9", 0.999)), TypeError, "betas is a pair"),
     (lambda: sg.optim.Adam(betas=(0.9, 1.0)), ValueError, r"in \[0, 1\).*got \(0.9, 1.0\)"),
     (lambda: sg.optim.SGD("0.1"), TypeError, "lr must be a number >= 0, e.g. lr=0.01; got '0.1'"),
     (lambda: sg.optim.SGD(float("nan")), ValueError, "lr must be a finite number"),
-    (lambda: sg.optim.Adam(eps=-1e-8), ValueError, "eps must be a finite number >= 0, e.g. eps=1e-8"),
+    (lambda: sg.optim.Adam(eps=-1e-8), ValueError,
+     "eps must be a finite number >= 0, e.g. eps=1e-8"),
     (lambda: sg.optim.RMSprop(alpha=2.0), ValueError, r"alpha must .*in \[0, 1\], e.g. alpha=0.99"),
     (lambda: sg.optim.SGD(0.1, momentum=True), TypeError, "momentum must be a number"),
     (lambda: sg.optim.Adagrad(weight_decay=None), TypeError, "weight_decay must be a number"),

@@ -1,4 +1,5 @@
-"""Optimisers (``SGD``, ``Adagrad``, ``RMSprop``, ``Adam``, ``SparseAdam``),
+"""Optimisers (``SGD``, ``Adagrad``, ``RMSprop``, ``Adam``, ``SparseAdam``; each
+saves and restores its state with ``state_dict()`` / ``load_state_dict(d)``),
 row-sparse gradients for embeddings (``SparseRows``, ``sparse_grad``) and
 learning-rate schedules (``sg.optim.schedules``)."""
 from . import schedules

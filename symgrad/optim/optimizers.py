@@ -196,8 +196,10 @@ class Optimizer:
         >>> opt = sg.optim.Adam(lr=0.1)
         >>> opt.step({"w": np.zeros(2)}, {"w": np.array([1.0, -1.0])})
         >>> d = opt.state_dict()
-        >>> d["param_groups"], d["state"]["w"]["step"], d["state"]["w"]["exp_avg"]
-        ([{'lr': 0.1, 'betas': (0.9, 0.999), 'eps': 1e-08, 'weight_decay': 0.0}], 1, array([ 0.1, -0.1]))
+        >>> d["param_groups"]
+        [{'lr': 0.1, 'betas': (0.9, 0.999), 'eps': 1e-08, 'weight_decay': 0.0}]
+        >>> d["state"]["w"]["step"], d["state"]["w"]["exp_avg"]
+        (1, array([ 0.1, -0.1]))
         """
         return {"optimizer": type(self).__name__,
                 "state": {name: copy.deepcopy(s) for name, s in self.state.items() if s},
