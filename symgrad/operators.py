@@ -27,12 +27,12 @@ NumPy's meaning unless the call can only be PyTorch's:
 """
 import collections
 
-from . import composites, linalg_ops, ordering, reductions, shape_ops
+from . import composites, linalg_ops, numpy_interop, ordering, reductions, shape_ops
 from . import elementwise_ops as ew
 from . import tensor_ops as T
 from .elementwise import cast
 from .function import evaluate
-from .graph import Expr
+from .graph import Expr, toposort
 from .printing import repr_latex
 from .sympy_form import to_sympy
 from .types import normalize_axes, size_of
@@ -258,6 +258,30 @@ def _clip(self, min=None, max=None):  # noqa: A002 - NumPy's and PyTorch's metho
     return ew.clip(self, min, max)
 
 
+# str() must stay cheap (print, f-strings, logging call it): writing a graph as a
+# formula grows faster than linearly, ~0.25 s at 50 nodes, 3.6 s at 200
+_STR_MAX_NODES = 60
+
+
+def _str(self):
+    """``str(x)``: the formula, as SymPy writes ``x.to_sympy()`` (``2*x + 1``).
+    A graph of more than 60 nodes, or one with no SymPy form, gives its name
+    (``sg.pretty`` writes large graphs as a few definitions); ``repr`` stays
+    ``<Expr ...>``.
+
+    >>> import symgrad as sg
+    >>> x = sg.scalar("x")
+    >>> str(2 * x + 1), str(sg.grad(sg.sin(x) * x, x))
+    ('2*x + 1', 'x*cos(x) + sin(x)')
+    """
+    try:
+        if len(toposort([self])) > _STR_MAX_NODES:
+            return self.name
+        return str(to_sympy(self))
+    except Exception:  # str() must work on every graph; the name always exists
+        return self.name
+
+
 _METHODS = {
     "__add__": _binary(ew._add), "__radd__": _binary(ew._add, True),
     "__sub__": _binary(ew._sub), "__rsub__": _binary(ew._sub, True),
@@ -303,6 +327,11 @@ _METHODS = {
     "eval": evaluate,
     "to_sympy": to_sympy,
     "_repr_latex_": repr_latex,
+    "__str__": _str,
+    # NumPy's functions on expressions build symgrad ops (numpy_interop.py)
+    "__array_ufunc__": numpy_interop.array_ufunc,
+    "__array_function__": numpy_interop.array_function,
+    "__array__": numpy_interop.no_array,
 }
 
 for _name, _method in _METHODS.items():
