@@ -141,10 +141,11 @@ def load_params(path, variables):
     """
     keys = list(variables)
     names = _names(keys)
-    with np.load(path, allow_pickle=False) as npz:
-        if not isinstance(npz, np.lib.npyio.NpzFile):
-            raise ValueError(f"{os.fspath(path)!r} is a single .npy array, not an .npz parameter "
-                             "file; save parameters with sg.save_params")
+    npz = np.load(path, allow_pickle=False)
+    if not isinstance(npz, np.lib.npyio.NpzFile):
+        raise ValueError(f"{os.fspath(path)!r} is a single .npy array, not an .npz parameter "
+                         "file; save parameters with sg.save_params")
+    with npz:
         missing = [n for n in names if n not in npz.files]
         if missing:
             raise ValueError(f"{os.fspath(path)!r} has no entry for {', '.join(map(repr, missing))}; "
