@@ -11,6 +11,7 @@ run on NumPy until the kernel is compiled, then on the kernel (``TieredProgram``
 """
 import sys
 import threading
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -225,12 +226,89 @@ class TieredProgram:
         return self.kernel.wait_compiled(timeout)
 
 
+def _as_inputs(inputs):
+    """``inputs`` as a list of variables (one bare variable is a list of one)."""
+    if isinstance(inputs, Expr):
+        inputs = [inputs]
+    elif not _is_sequence(inputs):
+        raise TypeError(f"`inputs` must be a list of variables (made by sg.scalar/vector/"
+                        f"matrix/tensor), got {type(inputs).__name__}")
+    inputs = list(inputs)
+    for x in inputs:
+        if not isinstance(x, Expr) or not isinstance(x.op, Input):
+            raise TypeError(f"function inputs must be variables made by sg.scalar/vector/"
+                            f"matrix/tensor, got {getattr(x, 'name', x)!r}")
+    return inputs
+
+
+def _is_sequence(value):
+    """Whether ``value`` lists values (an array or a string is one value)."""
+    return isinstance(value, Iterable) and not isinstance(value, (Expr, np.ndarray, str))
+
+
+def _as_outputs(outputs):
+    """``(single, outputs as a list)``; TypeError for an output that is not an
+    expression (a number or an array), saying how to make it one."""
+    single = not _is_sequence(outputs)
+    outputs = [outputs] if single else list(outputs)
+    for i, o in enumerate(outputs):
+        if not isinstance(o, Expr):
+            which = "the output" if single else f"output {i}"
+            short = len(repr(o)) <= 40
+            value = repr(o) if short else "value"
+            what = f"{type(o).__name__} {value}" if short else f"a {type(o).__name__} object"
+            raise TypeError(f"function outputs must be expressions, but {which} is {what}; "
+                            f"to return a constant, pass sg.constant({value}) instead")
+    return single, outputs
+
+
+def _unlisted_inputs(inputs, outputs):
+    """ValueError naming the variables ``outputs`` depend on that ``inputs`` lacks,
+    and saying so when ``inputs`` holds another variable of the same name."""
+    listed = set(inputs)
+    missing = [x for x in free_inputs(outputs) if x not in listed]
+    if not missing:
+        return
+    names = {x.name for x in inputs}
+    renamed = [x for x in missing if x.name in names]
+    if renamed:
+        x = renamed[0]
+        raise ValueError(f"`inputs` holds a different variable named {x.name!r} than the "
+                         f"{x.describe()} the outputs were built from: every sg.scalar/vector/"
+                         "matrix/tensor call makes a new variable, and variables are told "
+                         "apart by identity, not by name; pass the variable the outputs were "
+                         "built from, or build the outputs again from the new one")
+    raise ValueError("the outputs depend on inputs not listed in `inputs`: "
+                     + ", ".join(x.describe() for x in missing))
+
+
+def _typed(x):
+    """``x: float64[batch, 3]``: a variable in a function's repr."""
+    return f"{x.name}: {x.dtype}[{', '.join(map(str, x.shape))}]"
+
+
 class Function:
     """A callable made by :func:`function`: checks arguments, runs the backend.
 
     ``f(*args)`` takes arrays in ``inputs`` order or by variable name (any
     name, ``self`` included). ``f.tiered`` says whether calls run on the NumPy
     backend until the kernel is compiled (see :func:`function`).
+
+    A function pickles as its graph and options (``inputs``, ``outputs``,
+    ``backend``, ``cache``, ``tiered`` as given: ``None`` is decided again
+    where it is unpickled). Unpickling builds it again from the graph; on the
+    numba backend with ``cache=True`` the kernel's machine code then loads from
+    the disk cache when an earlier call (in any process) compiled it there.
+
+    >>> import pickle, symgrad as sg
+    >>> x = sg.vector("x", 3)
+    >>> norm2 = (x * x).sum()
+    >>> norm2.name = "norm2"
+    >>> f = sg.function(x, norm2, backend="numpy")  # one bare input is [x]
+    >>> f
+    <sg.function (x: float64[3]) -> norm2, backend='numpy'>
+    >>> pickle.loads(pickle.dumps(f))([1.0, 2.0, 3.0])
+    np.float64(14.0)
     """
 
     def __init__(self, inputs, outputs, backend="numba", cache=True, tiered=None):
@@ -239,26 +317,15 @@ class Function:
         if tiered not in (None, True, False):
             raise ValueError(f"tiered must be None (on in an interactive session), True or "
                              f"False, got {tiered!r}")
-        self.single = isinstance(outputs, Expr)
-        self.outputs = [outputs] if self.single else list(outputs)
-        self.inputs = list(inputs)
-        self.backend, self.cache = backend, cache
-        for x in self.inputs:
-            if not isinstance(x, Expr) or not isinstance(x.op, Input):
-                raise TypeError(f"function inputs must be variables made by sg.scalar/vector/"
-                                f"matrix/tensor, got {getattr(x, 'name', x)!r}")
-        for o in self.outputs:
-            if not isinstance(o, Expr):
-                raise TypeError(f"function outputs must be expressions, got {type(o).__name__}")
+        self.single, self.outputs = _as_outputs(outputs)
+        self.inputs = _as_inputs(inputs)
+        self.backend, self.cache, self._tiered = backend, cache, tiered
         names = [x.name for x in self.inputs]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"function inputs share the name(s) {dupes}; give each input "
                              "its own name")
-        missing = [x for x in free_inputs(self.outputs) if x not in set(self.inputs)]
-        if missing:
-            raise ValueError("the outputs depend on inputs not listed in `inputs`: "
-                             + ", ".join(x.describe() for x in missing))
+        _unlisted_inputs(self.inputs, self.outputs)
         _check_shapes(self.inputs, self.outputs)
         graph = optimize(self.outputs)  # what both backends run
         self._index_bounds = index_bounds(graph)
@@ -276,6 +343,15 @@ class Function:
                 self._program = TieredProgram(self._program, graph)
         else:
             self._program = NumpyProgram(self.inputs, graph)
+
+    def __repr__(self):
+        outputs = ", ".join(o.name for o in self.outputs)
+        return (f"<sg.function ({', '.join(map(_typed, self.inputs))}) -> "
+                f"{outputs if self.single else f'[{outputs}]'}, backend={self.backend!r}>")
+
+    def __reduce__(self):
+        outputs = self.outputs[0] if self.single else self.outputs
+        return Function, (self.inputs, outputs, self.backend, self.cache, self._tiered)
 
     @property
     def source(self):
@@ -366,6 +442,13 @@ class Function:
 def function(inputs, outputs, backend="numba", cache=True, tiered=None):
     """Compile ``outputs`` (an expression or a list) as a function of ``inputs``.
 
+    ``inputs`` is a list of variables (one bare variable counts as ``[x]``).
+    Variables are told apart by identity, not by name: a graph built from ``x``
+    needs that ``x`` among the inputs, not a new variable also named "x" (the
+    error says so). ``outputs`` are expressions; a number or an array raises
+    TypeError (as PyTensor's ``function`` does): ``sg.constant(value)`` makes
+    a constant output. The function pickles (see :class:`Function`).
+
     ``backend="numba"`` (the default) compiles one fused function per graph;
     ``backend="numpy"`` is the reference interpreter.
 
@@ -423,14 +506,38 @@ def function(inputs, outputs, backend="numba", cache=True, tiered=None):
 
 
 class ValueAndGrad:
-    """A callable made by :func:`value_and_grad`: returns (cost, gradients)."""
+    """A callable made by :func:`value_and_grad`: returns (cost, gradients).
+
+    It pickles as its :class:`Function` of the cost and the gradients (see there).
+
+    >>> import pickle, symgrad as sg
+    >>> w = sg.vector("w", 2)
+    >>> cost = (w * w).sum()
+    >>> cost.name = "cost"
+    >>> vg = sg.value_and_grad(cost, [w], inputs=[w], backend="numpy")
+    >>> vg
+    <sg.value_and_grad (w: float64[2]) -> (cost, grad of [w]), backend='numpy'>
+    >>> pickle.loads(pickle.dumps(vg))([1.0, 2.0])
+    (np.float64(5.0), [array([2., 4.])])
+    """
 
     def __init__(self, cost, wrt, inputs, backend="numba", cache=True, tiered=None):
         self.single = isinstance(wrt, Expr)
+        self.wrt = [wrt] if self.single else list(wrt)
         grads = grad(cost, wrt)
         grads = [grads] if self.single else grads
         self._function = Function(inputs, [cost] + grads, backend=backend, cache=cache,
                                   tiered=tiered)
+
+    def __repr__(self):
+        f = self._function
+        wrt = ", ".join(x.name for x in self.wrt)
+        return (f"<sg.value_and_grad ({', '.join(map(_typed, f.inputs))}) -> "
+                f"({f.outputs[0].name}, grad of {wrt if self.single else f'[{wrt}]'}), "
+                f"backend={f.backend!r}>")
+
+    def __reduce__(self):
+        return _value_and_grad_of, (self._function, self.wrt, self.single)
 
     @property
     def source(self):
@@ -463,6 +570,14 @@ class ValueAndGrad:
         return outs[0], (outs[1] if self.single else outs[1:])
 
 
+def _value_and_grad_of(function, wrt, single):
+    """A ``ValueAndGrad`` from its pickle: the function of the cost and gradients,
+    unpickled already (the gradients are not derived again)."""
+    vg = ValueAndGrad.__new__(ValueAndGrad)
+    vg._function, vg.wrt, vg.single = function, wrt, single
+    return vg
+
+
 def value_and_grad(cost, wrt, inputs, backend="numba", cache=True, tiered=None):
     """Compile the cost and its gradients with respect to ``wrt`` in one pass.
 
@@ -491,12 +606,26 @@ def evaluate(expr, values=None, backend="numpy"):
     """
     values = dict(values or {})
     needed = free_inputs([expr] if isinstance(expr, Expr) else list(expr))
+    given = [x for x in values if isinstance(x, Expr) and isinstance(x.op, Input)]
+    args = [_value_for(x, values, needed, given) for x in needed]
     # variables given but not needed still bind their named dimensions
-    needed += [x for x in values if isinstance(x, Expr) and isinstance(x.op, Input)
-               and x not in set(needed)]
-    args = []
-    for x in needed:
-        if x not in values and x.name not in values:
-            raise ValueError(f"no value given for {x.describe()}")
-        args.append(values[x] if x in values else values[x.name])
-    return Function(needed, expr, backend=backend)(*args)
+    extra = [x for x in given if x not in set(needed)]
+    return Function(needed + extra, expr, backend=backend)(*args, *(values[x] for x in extra))
+
+
+def _value_for(x, values, needed, given):
+    """The value of variable ``x`` in ``values`` (keyed by variables or names)."""
+    if x in values:
+        return values[x]
+    namesakes = [v for v in needed + given if v.name == x.name and v != x]
+    if x.name in values and not namesakes:
+        return values[x.name]
+    if not namesakes:
+        raise ValueError(f"no value given for {x.describe()}")
+    if x.name in values:
+        raise ValueError(f"the graph has different variables named {x.name!r}, so the value "
+                         f"keyed by the name {x.name!r} is ambiguous; key the values by the "
+                         "variables themselves")
+    raise ValueError(f"no value given for {x.describe()}, but `values` holds a different "
+                     f"variable named {x.name!r}: variables are told apart by identity, not by "
+                     "name; key the value by the variable the graph was built from")

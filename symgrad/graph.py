@@ -9,9 +9,21 @@ object stay its own: naming a node (``e.name = "a"``) never renames another
 node, even an equal one. ``node.inputs`` are the objects that were passed to
 the builder, so a walk from the object a user holds sees the names the user
 gave.
+
+Copying and pickling: a node is immutable, so ``copy.copy`` and
+``copy.deepcopy`` return the node itself (``copy.deepcopy({w: a})`` keeps the
+key ``w``). A pickle rebuilds each node through ``Expr`` (interned again, so an
+unpickled graph is ``==`` to the original in the same process), with the names
+users gave. Every node object one pickle holds is rebuilt once, so shared nodes
+stay shared objects across everything in that pickle. The graph is written
+flat, not nested (a nested pickle recurses once per level and a deep graph
+would exceed the recursion limit): the first node of a graph a pickle meets
+lists every node object below it, inputs first, so each one's inputs are
+already in the pickle's memo when it is written (see ``Expr.__reduce__``).
 """
 import itertools
 import operator
+import os
 import threading
 import weakref
 
@@ -157,6 +169,35 @@ class Expr:
     def __iter__(self):
         raise TypeError(f"symbolic expression {self.name!r} is not iterable; index it instead")
 
+    def __copy__(self):
+        return self  # immutable: a copy would be the same node
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def __reduce__(self):
+        """Pickle as ``_rebuild(op, inputs, dtype, shape, name)``, flat (module docstring).
+
+        >>> import pickle, symgrad as sg
+        >>> x = sg.vector("x", 2)
+        >>> y = x * 2
+        >>> y.name = "y"
+        >>> y2, x2 = pickle.loads(pickle.dumps([y, x]))
+        >>> y2 == y, y2.name, y2.inputs[0] is x2
+        (True, 'y', True)
+        """
+        scope = _pickling
+        if id(self) in scope.below:  # the inputs are in the memo already
+            op = scope.ops.setdefault(self.op, self.op)  # equal ops pickled once
+            return _rebuild, (op, self.inputs, self.dtype, self.shape, self._name)
+        node = (self.op, self.inputs, self.dtype, self.shape, self._name)
+        if not self.inputs:
+            return _rebuild, node
+        below = _objects_below(self)
+        # pickle writes the arguments in order: the scope's start, the nodes below
+        # (each written as above, its inputs already in the memo), the scope's end
+        return _rebuild_after, ((_ScopeStart(below), below, _ScopeEnd()),) + node
+
     # Arithmetic, indexing and reductions are defined in ops modules and
     # attached by symgrad/operators.py to keep this module free of op knowledge.
 
@@ -172,11 +213,77 @@ class Op:
             cls.label = cls.__name__.lower()
 
 
-_uids = itertools.count()
+def _rebuild(op, inputs, dtype, shape, name):
+    """A node from its pickle: interned again, named as it was."""
+    node = Expr(op, inputs, dtype, shape)
+    _set(node, "_name", name)
+    return node
+
+
+def _rebuild_after(scope, *node):
+    """A node from its pickle, written after the nodes below it (``scope``)."""
+    return _rebuild(*node)
+
+
+def _objects_below(root):
+    """Every node object below ``root``, each once, inputs before their users
+    (by object, not by structure: equal nodes may carry different names)."""
+    order, seen = [], {id(root)}
+    stack = [(root, iter(root.inputs))]
+    while stack:  # iterative: no recursion limit
+        node, children = stack[-1]
+        for child in children:
+            if id(child) not in seen:
+                seen.add(id(child))
+                stack.append((child, iter(child.inputs)))
+                break
+        else:
+            stack.pop()
+            order.append(node)
+    order.pop()  # root itself
+    return order
+
+
+class _Pickling(threading.local):
+    """What the current pickle of this thread writes flat: the ids of the node
+    objects listed below the first node met (``Expr.__reduce__``), and the ops
+    written so far (equal ops are pickled once)."""
+
+    below = frozenset()
+    ops = None  # {op: the equal op object written first}, set with below
+
+
+_pickling = _Pickling()
+
+
+def _nothing():
+    return None
+
+
+class _ScopeStart:
+    """Written before the nodes ``below``: they write themselves flat from here on."""
+
+    def __init__(self, below):
+        self.ids = frozenset(map(id, below))
+
+    def __reduce__(self):
+        _pickling.below, _pickling.ops = self.ids, {}
+        return _nothing, ()
+
+
+class _ScopeEnd:
+    """Written after them. A pickle that fails in between leaves its ids behind,
+    which only makes those objects write themselves nested later, never wrongly."""
+
+    def __reduce__(self):
+        _pickling.below, _pickling.ops = frozenset(), None
+        return _nothing, ()
 
 
 def fresh_uid():
-    return next(_uids)
+    """A variable's identity: random 128 bits, so a variable unpickled in another
+    process never equals one made there (a per-process counter would)."""
+    return int.from_bytes(os.urandom(16), "little")
 
 
 def toposort(outputs):

@@ -78,6 +78,9 @@ class Constant(Leaf):
     def __repr__(self):
         return f"Constant({self.value!r})"
 
+    def __reduce__(self):
+        return Constant, (self.value, self.weak)  # rebuilt read-only, with its key
+
     def text(self):
         value = self.value
         return f"constant {value.item()!r}" if value.ndim == 0 else \
