@@ -95,9 +95,9 @@ def check_grad(cost, wrt, values, eps=1e-4, rtol=1e-5, atol=1e-7, directions=Non
     variables that were widened, and its repr says so.
 
     ``directions=k`` checks k random unit directions u per variable instead of
-    every element (PyTensor's ``verify_grad`` idea, for large parameters):
-    (f(x + h u) - f(x - h u)) / 2h against the dot product of the analytic
-    gradient with u, 2k evaluations per variable instead of two per element.
+    every element, for large parameters: (f(x + h u) - f(x - h u)) / 2h
+    against the dot product of the analytic gradient with u, 2k evaluations
+    per variable instead of two per element.
     An error confined to one of n entries shows up about 1/sqrt(n) as large,
     so use it to catch wrong formulas, not a single bad entry. ``rng`` (a seed
     or a ``numpy.random.Generator``; default seed 0, so a check repeats) draws
@@ -137,8 +137,7 @@ def check_grad(cost, wrt, values, eps=1e-4, rtol=1e-5, atol=1e-7, directions=Non
     f = Function(wide_inputs, wide[cost], backend="numpy")
     gradients = Function(wide_inputs, [wide[g] for g in analytic_graph], backend="numpy")(*arrays)
     generator = np.random.default_rng(0 if rng is None else rng)
-    result = GradCheckResult(True, {}, {}, {}, {}, {}, [x.name for x in inputs
-                                                          if x.dtype == "float32"], directions)
+    ok, numerics, analytics, abs_errors, rel_errors, worsts = True, {}, {}, {}, {}, {}
     for w, gradient in zip(wrts, gradients):
         k = inputs.index(w)
 
@@ -146,20 +145,21 @@ def check_grad(cost, wrt, values, eps=1e-4, rtol=1e-5, atol=1e-7, directions=Non
             return f(*arrays[:k], probe, *arrays[k + 1:])
 
         if directions is None:
-            numeric, analytic, seeds = _numeric_gradient(cost_at, arrays[k], eps), gradient, None
+            numeric, analytic = _numeric_gradient(cost_at, arrays[k], eps), gradient
         else:
             seeds = generator.integers(2 ** 63, size=directions)
             numeric, analytic = _directional(cost_at, arrays[k], gradient, eps, seeds)
         analytic = np.asarray(analytic, dtype=np.float64)
-        abs_error, rel_error, ok, worst = _compare(numeric, analytic, rtol, atol)
-        if seeds is not None and worst:  # the direction's number, and the direction
+        abs_error, rel_error, passed, worst = _compare(numeric, analytic, rtol, atol)
+        if directions is not None and worst:  # the direction's number, and the direction
             worst = worst._replace(index=worst.index[0],
                                    direction=_direction(seeds[worst.index[0]], arrays[k].shape))
-        result.ok = result.ok and ok
-        result.numeric[w.name], result.analytic[w.name] = numeric, analytic
-        result.max_abs_error[w.name], result.max_rel_error[w.name] = abs_error, rel_error
-        result.worst[w.name] = worst
-    return result
+        ok = ok and passed
+        numerics[w.name], analytics[w.name], worsts[w.name] = numeric, analytic, worst
+        abs_errors[w.name], rel_errors[w.name] = abs_error, rel_error
+    widened = [x.name for x in inputs if x.dtype == "float32"]
+    return GradCheckResult(ok, rel_errors, abs_errors, numerics, analytics, worsts, widened,
+                           directions)
 
 
 def _in_float64(nodes):
