@@ -1,4 +1,6 @@
 """The training loop: it learns, freezes, uses sparse rows, schedules, stops on nan."""
+import time
+
 import numpy as np
 import pytest
 
@@ -194,3 +196,28 @@ def test_weight_decay_option_equals_l2_term_in_the_cost():
     sg.Trainer(cost, plain, sg.optim.SGD(lr=0.1), frozen=[b]).fit(
         {X: Xv, y: yv}, epochs=3, batch_size=16, rng=4, progress=False)
     assert np.abs(plain[W]).sum() > np.abs(with_option[W]).sum()
+
+
+def test_progress_bar_shows_the_validation_value(capsys):
+    X, y, W, b, logits, cost = classifier()
+    Xv, yv = blobs(n=40)
+    scores = iter([0.625, 0.875])
+    sg.train(cost, {W: np.zeros((2, 2)), b: np.zeros(2)}, {X: Xv, y: yv}, sg.optim.SGD(lr=0.1),
+             epochs=2, rng=0, progress=True, validate=lambda p: next(scores))
+    err = capsys.readouterr().err
+    assert "val=0.625" in err and "val=0.875" in err
+
+
+def test_the_first_epoch_is_timed_after_the_compile():
+    # a model of its own, uncached: the first fit compiles a kernel, which takes
+    # well over a second; the epoch itself (40 examples) takes milliseconds
+    x, w = sg.vector("x", "batch"), sg.vector("w", 3)
+    cost = sg.mean(sg.tanh(x * w[0] + w[1]) ** 2) + sg.sum(w * w) * 0.017
+    trainer = sg.Trainer(cost, {w: np.ones(3)}, sg.optim.SGD(lr=0.1), backend="numba",
+                         cache=False)
+    assert not trainer.function.compiled
+    start = time.perf_counter()
+    history = trainer.fit({x: np.linspace(-1, 1, 40)}, epochs=1, batch_size=8, progress=False)
+    wall = time.perf_counter() - start
+    assert trainer.function.compiled
+    assert history["seconds"][0] < 0.1 * wall, (history["seconds"], wall)
