@@ -109,8 +109,9 @@ def _no_counterpart(obj, args):
 
 
 def _given(kwargs):
-    """The keywords actually given: NumPy passes some of its defaults as None."""
-    return {k: v for k, v in kwargs.items() if v is not None}
+    """The keywords actually given: NumPy passes some of its defaults as None
+    (``axis=None`` is a choice, though: all axes)."""
+    return {k: v for k, v in kwargs.items() if v is not None or k == "axis"}
 
 
 def _call(fn, spelling, numpy_name, args, kwargs):
@@ -136,8 +137,8 @@ def array_ufunc(self, ufunc, method, *inputs, **kwargs):
     array([1.        , 2.71828183])
     >>> (np.array([1.0, 2.0]) * x).eval({x: [3.0, 4.0]})
     array([3., 8.])
-    >>> np.add.reduce(x).eval({x: [3.0, 4.0]})
-    array(7.)
+    >>> float(np.add.reduce(x).eval({x: [3.0, 4.0]}))
+    7.0
     """
     kwargs = _given(kwargs)
     where = f"numpy.{ufunc.__name__}{'' if method == '__call__' else '.' + method}"
