@@ -20,7 +20,7 @@ import pickle
 import time
 
 import numpy as np
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .autodiff import grad
 from .checkpoint import write_atomically
@@ -46,6 +46,16 @@ def _resolve(key, inputs, what):
 
 
 CHECKPOINT_FORMAT = "symgrad.Trainer checkpoint 1"
+
+
+def _progress_bar(progress, total):
+    """A progress bar over ``total`` steps: a widget in Jupyter, text elsewhere, or
+    a disabled one. ``tqdm.auto`` is imported only to show a bar: in a notebook
+    without ipywidgets its import warns, which every ``import symgrad`` would do."""
+    if not progress:
+        return tqdm(disable=True)
+    from tqdm.auto import tqdm as auto_tqdm
+    return auto_tqdm(total=total, desc="training", unit="step")
 
 
 class Trainer:
@@ -220,8 +230,7 @@ class Trainer:
         self.stop_training = False
         self.function.wait_compiled()  # compile now: the first epoch's time is training only
         postfix = {}
-        with tqdm(total=epochs * math.ceil(n / batch_size), disable=not progress,
-                  desc="training", unit="step") as bar:
+        with _progress_bar(progress, epochs * math.ceil(n / batch_size)) as bar:
             for _ in range(epochs):
                 start = time.perf_counter()
                 if schedule is not None:
