@@ -5,6 +5,10 @@ graph (through ``Expr.__array_ufunc__`` / ``__array_function__``), called on the
 arrays it is NumPy's own computation, the independent reference for the values
 and, by two-sided finite differences, for the gradients.
 """
+import math
+import re
+from math import exp as math_exp
+
 import numpy as np
 import pytest
 
@@ -247,3 +251,43 @@ def test_another_array_library_gets_its_turn():
             return "other's"
 
     assert np.concatenate([V, Other()]) == "other's"
+
+
+# ------------------------------------- NumPy or math functions inside sg.elementwise formulas
+
+def _swish_with_numpy(t, beta):
+    return t / (1 + np.exp(-beta * t))
+
+
+@pytest.mark.parametrize("formula, called, use", [
+    (lambda t: np.exp(t), "np.exp", "sympy.exp"),
+    (lambda t: math.exp(t), "math.exp", "sympy.exp"),
+    (lambda t: 1 + np.tanh(2 * t), "np.tanh", "sympy.tanh"),
+    (lambda t: math.log(t), "math.log", "sympy.log"),
+    (lambda t: np.maximum(t, 0), "np.maximum", "sympy.Max"),
+    (lambda t: np.arcsin(t), "np.arcsin", "sympy.asin"),
+    (lambda t: np.log1p(t), "np.log1p", "sympy.codegen.cfunctions.log1p"),
+    (lambda t: math_exp(t), r"math_exp \(math.exp\)", "sympy.exp"),
+    (_swish_with_numpy, "np.exp", "sympy.exp"),
+])
+def test_numpy_and_math_in_a_formula_say_use_sympy(formula, called, use):
+    with pytest.raises(TypeError, match=rf"elementwise op 'f': the formula calls {called} on its "
+                                        rf"SymPy arguments.* use {re.escape(use)} \(formulas are "
+                                        r"SymPy expressions\)"):
+        sg.elementwise(formula, name="f")
+
+
+def test_formula_without_readable_source_still_gets_the_fix():
+    namespace = {"np": np, "math": math}
+    exec("numpy_formula = lambda t: np.exp(t)\nmath_formula = lambda t: math.exp(t)", namespace)
+    with pytest.raises(TypeError, match=r"calls numpy\.exp .* use sympy\.exp"):
+        sg.elementwise(namespace["numpy_formula"], name="f")
+    with pytest.raises(TypeError, match=r"turns its SymPy arguments into numbers.*sympy\.exp"):
+        sg.elementwise(namespace["math_formula"], name="f")
+
+
+def test_other_errors_in_a_formula_are_left_alone():
+    with pytest.raises(AttributeError, match="has no attribute 'foo'"):
+        sg.elementwise(lambda t: t.foo, name="f")
+    with pytest.raises(ZeroDivisionError):
+        sg.elementwise(lambda t: 1 / 0, name="f")
