@@ -31,39 +31,36 @@ view``): a kernel cannot write ``arrays.view``, since Numba refuses any
 array([[ 3.],
        [12.]])
 """
-import numba
 import numpy as np
 
 from . import numba_internals
 
-_JIT = dict(error_model="numpy", cache=True)
 
-
-@numba.njit(**_JIT)
+@numba_internals.helper
 def _empty(shape, dtype):
     """``np.empty(shape, dtype)``."""
     return np.empty(shape, dtype)
 
 
-@numba.njit(**_JIT)
+@numba_internals.helper
 def _full(shape, value, dtype):
     """``np.full(shape, value, dtype)``."""
     return np.full(shape, value, dtype)
 
 
-@numba.njit(**_JIT)
+@numba_internals.helper
 def _reshape(array, shape):
     """``array.reshape(shape)``: shares the data of a C-contiguous ``array``."""
     return array.reshape(shape)
 
 
-@numba.njit(**_JIT)
+@numba_internals.helper
 def _matmul(a, b):
     """``np.dot(a, b)`` of two matrices."""
     return np.dot(a, b)
 
 
-@numba.njit(**_JIT)
+@numba_internals.helper
 def _writable(value):
     """``value`` (an array stays read-only: loop functions compile once per mix
     of read-only flags; the intrinsic relabels it writable)."""

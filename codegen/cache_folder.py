@@ -13,7 +13,13 @@ are skipped.
 
 An entry is every file whose name starts ``kernel_<32 hex digits>``: the
 module ``kernel_<key>.py`` and, in ``__pycache__``, Numba's index
-(``.nbi``), machine code (``.nbc``) and anything else of that name.
+(``.nbi``), machine code (``.nbc``) and anything else of that name. The
+machine code of the helpers kernels call (``codegen.vmath``, ...; see
+``numba_internals.helper``) is in ``__pycache__`` too, under the helper's
+module and function name: a fixed set of files, never evicted.
+
+Where the folder is by default follows the platform (``user_cache_folder``);
+``clear`` deletes what was written there.
 """
 import contextlib
 import hashlib
@@ -21,6 +27,7 @@ import hmac
 import math
 import os
 import stat
+import sys
 import tempfile
 import time
 import warnings
@@ -38,6 +45,27 @@ RECOUNT_SECONDS = 86400  # the estimate is recounted at least this often
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # opening a planted FIFO must not hang
+
+
+def user_cache_folder(name):
+    """The platform's per-user cache folder for the application ``name``:
+    ``$XDG_CACHE_HOME/<name>`` (when set to an absolute path) else
+    ``~/.cache/<name>`` on Linux and other POSIX systems,
+    ``~/Library/Caches/<name>`` on macOS, ``%LOCALAPPDATA%\\<name>\\Cache``
+    on Windows. Nothing is made.
+
+    >>> os.path.basename(user_cache_folder("symgrad")) in ("symgrad", "Cache")
+    True
+    """
+    home = os.path.expanduser("~")
+    if sys.platform == "win32":
+        local = os.environ.get("LOCALAPPDATA") or os.path.join(home, "AppData", "Local")
+        return os.path.join(local, name, "Cache")
+    if sys.platform == "darwin":
+        return os.path.join(home, "Library", "Caches", name)
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    # the XDG spec: a relative path is invalid and must be ignored
+    return os.path.join(xdg if os.path.isabs(xdg) else os.path.join(home, ".cache"), name)
 
 
 class UnsafeFolder(Exception):
@@ -396,3 +424,37 @@ def evict(folder, limit, keep=(), now=None, grace=None):
                 os.unlink(path)
         total -= size
     return total
+
+
+def clear(folder):
+    """Delete what is written in the cache ``folder``: its entries' modules
+    (``kernel_<key>.py``) and every file in its ``__pycache__`` (the cache's
+    own folder: bytecode, Numba's files, the secret, the size estimate), then
+    the two folders if nothing else is left in them; other files stay.
+    Symbolic links are deleted, never followed. Returns the number of files
+    deleted and their bytes. Processes using the folder meanwhile see misses
+    and compile again.
+
+    >>> import tempfile
+    >>> folder = prepare(tempfile.mkdtemp())
+    >>> write_once(os.path.join(folder, "kernel_" + "0" * 32 + ".py"), b"pass")
+    True
+    >>> clear(folder), os.path.exists(folder)
+    ((1, 4), False)
+    """
+    paths = []
+    for sub, ours in ((os.path.join(folder, PYCACHE), lambda name: True),
+                      (folder, lambda name: entry_key(name) is not None)):
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError), os.scandir(sub) as listing:
+            paths += [item.path for item in listing
+                      if ours(item.name) and not item.is_dir(follow_symlinks=False)]
+    count = size = 0
+    for path in sorted(paths, key=_deletion_order):
+        with contextlib.suppress(OSError):
+            nbytes = os.lstat(path).st_size
+            os.unlink(path)
+            count, size = count + 1, size + nbytes
+    for sub in (os.path.join(folder, PYCACHE), folder):
+        with contextlib.suppress(OSError):  # not empty: something else lives there
+            os.rmdir(sub)
+    return count, size

@@ -123,6 +123,7 @@ def _disk_cached(cache_dir, key, source):
     ``cache_folder.UnsafeFolder`` when the folder cannot be used."""
     folder = cache_folder.prepare(cache_dir)
     secret = cache_folder.secret(folder)
+    numba_internals.cache_helpers(folder, secret)  # the helpers it calls cache here too
     path = os.path.join(folder, f"kernel_{key}.py")
     data = source.encode()
     code, new_bytes = _code(path, source, secret)

@@ -11,7 +11,10 @@ computes the same numbers, only slower to load, call or compile:
     ``numba.core.caching``'s ``FunctionCache``, ``CompileResultCacheImpl``,
     ``IndexDataCacheFile`` and ``InTreeCacheLocator`` subclassed (their
     ``_load_index`` / ``_load_data`` / ``_open_for_write`` replaced), and the
-    dispatcher's ``_cache`` set. Detected when those exist and Numba's index
+    dispatcher's ``_cache`` set. The helpers kernels call (``helper``:
+    ``codegen.vmath``, ``codegen.runtime``, ``codegen.arrays``) cache the
+    same way, in the same folder (``cache_helpers``), never beside their
+    package. Detected when those exist and Numba's index
     and data files, written and read back in memory through the replaced
     methods, give back what was saved. Fallback: no Numba disk cache (a
     plain ``numba.njit``), so every process compiles the kernel again.
@@ -77,6 +80,7 @@ import inspect
 import io
 import os
 import pickle
+import threading
 import warnings
 
 import numba
@@ -129,6 +133,7 @@ def redetect():
     (the kernel cache made anew), as after a change to Numba's modules."""
     detected.cache_clear()
     _kernel_cache_class.cache_clear()
+    _helpers_cache[0] = None
 
 
 def _module(name):
@@ -191,6 +196,50 @@ def use_kernel_cache(dispatcher, secret):
     return True
 
 
+# every ``helper``: [dispatcher, the cache it was made with (Numba's null cache)]
+_helpers = []
+_helpers_cache = [None]  # (folder, secret) the helpers cache in, None: in memory
+_helpers_lock = threading.Lock()
+
+
+def helper(py_func):
+    """``py_func`` jitted with NumPy's error model, as a function kernels call
+    (``codegen.vmath``, ...). Its machine code is cached on disk only where
+    ``cache_helpers`` puts it, signed, in a kernel cache folder: Numba's
+    ``cache=True`` would write unsigned pickles beside the package (in its
+    ``__pycache__``, which deleting the cache folder misses, read-only in a
+    system install) or under ``$NUMBA_CACHE_DIR``.
+
+    >>> from symgrad.codegen import vmath
+    >>> vmath.vexp(0.0), any(dispatcher is vmath.vexp for dispatcher, _ in _helpers)
+    (1.0, True)
+    """
+    dispatcher = numba.njit(error_model="numpy")(py_func)
+    _helpers.append((dispatcher, getattr(dispatcher, "_cache", None)))
+    return dispatcher
+
+
+def cache_helpers(folder, secret):
+    """From now on, cache every ``helper``'s machine code in the cache
+    ``folder`` (a path from ``cache_folder.prepare``), in files signed with
+    ``secret`` (its ``cache_folder.secret``), as kernels are; in memory only
+    when ``kernel_cache`` is not in use. True when they cache on disk. A
+    helper loaded or compiled before keeps that code."""
+    target = (folder, secret) if uses("kernel_cache") else None
+    with _helpers_lock:
+        if _helpers_cache[0] == target:
+            return target is not None
+        for dispatcher, plain in _helpers:
+            if target is None:
+                if plain is not None:
+                    dispatcher._cache = plain
+            else:
+                dispatcher._cache = _kernel_cache_class()(dispatcher.py_func, secret,
+                                                          helper_folder=folder)
+        _helpers_cache[0] = target
+    return target is not None
+
+
 def cache_index_path(dispatcher):
     """The Numba index file of ``dispatcher``'s signed disk cache, or None
     when it has none (``use_kernel_cache`` gave it none)."""
@@ -217,18 +266,24 @@ def _kernel_cache_class():
         return None
 
     class KernelLocator(caching.InTreeCacheLocator):
-        """Numba's cache files beside the module, in its private ``__pycache__``:
-        never in ``$NUMBA_CACHE_DIR`` or a per-user fallback folder, and no
-        probe file written to check that the folder is writable."""
+        """Numba's cache files in a cache folder's private ``__pycache__``: a
+        kernel's beside its module (in the cache folder), a helper's in the
+        ``helper_folder`` set; never in ``$NUMBA_CACHE_DIR``, a per-user
+        fallback folder or the helper's package, and no probe file written to
+        check that the folder is writable."""
+        helper_folder = None
+
+        def get_cache_path(self):
+            if self.helper_folder is None:
+                return super().get_cache_path()
+            return os.path.join(self.helper_folder, cache_folder.PYCACHE)
 
         def ensure_cache_path(self):
             cache_folder.private_folder(self.get_cache_path())
 
         @classmethod
         def from_function(cls, py_func, py_file):
-            locator = cls(py_func, py_file)
-            locator.ensure_cache_path()
-            return locator
+            return cls(py_func, py_file)  # its folder is made by KernelCache, once known
 
     class KernelCacheImpl(caching.CompileResultCacheImpl):
         _locator_classes = [KernelLocator]
@@ -290,11 +345,15 @@ def _kernel_cache_class():
         the target first. A failed load raises ``CacheLoadError``."""
         _impl_class = KernelCacheImpl
 
-        def __init__(self, py_func, secret):
+        def __init__(self, py_func, secret, helper_folder=None):
             super().__init__(py_func)
-            if not isinstance(self._impl.locator, KernelLocator):  # $NUMBA_CACHE_LOCATOR_CLASSES
+            locator = self._impl.locator
+            if not isinstance(locator, KernelLocator):  # $NUMBA_CACHE_LOCATOR_CLASSES
                 raise cache_folder.UnsafeFolder("$NUMBA_CACHE_LOCATOR_CLASSES moves Numba's "
                                                 "cache files elsewhere")
+            locator.helper_folder = helper_folder
+            self._cache_path = locator.get_cache_path()
+            locator.ensure_cache_path()
             folder = os.path.dirname(self._cache_path)
             key = cache_folder.entry_key(self._impl.filename_base)
             self._cache_file = PrivateCacheFile(
@@ -313,6 +372,10 @@ def _kernel_cache_class():
                         return self._load_overload(sig, target_context)
                 return super().load_overload(sig, target_context)
             except Exception as error:
+                if self._impl.locator.helper_folder is not None:
+                    # a helper's entry from another install (Numba's index does not
+                    # name the module): a miss, compiled and saved over it
+                    return None
                 raise CacheLoadError(f"Numba's cached code in {self.cache_path} could not be "
                                      f"loaded: {error}") from error
 

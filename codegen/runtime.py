@@ -7,10 +7,11 @@ faster than linearly (a 300-op gradient: 5 s with conditionals, 1.6 s with a
 jitted ``select`` function, 1.2 s with this intrinsic) and keep LLVM from
 vectorising.
 """
-import numba
 import numpy as np
 from numba import types
 from numba.extending import intrinsic
+
+from .numba_internals import helper
 
 
 @intrinsic
@@ -56,11 +57,11 @@ def nonneg(typingctx, index):
     return types.uintp(index), codegen
 
 
-@numba.njit(error_model="numpy", cache=True)
+@helper
 def argsort_rows(source, out):
     """``out[r] = np.argsort(source[r], kind="stable")`` for each row of the 2-D
     ``source`` (nan last, as NumPy). A function of its own, compiled once and
-    cached on disk: Numba's sort written into a kernel costs about 0.5 s of
+    cached on disk (in the cache folder, see ``numba_internals.helper``): Numba's sort written into a kernel costs about 0.5 s of
     compile time per call site, a call to this costs next to nothing.
 
     >>> out = np.empty((1, 4), np.int64)

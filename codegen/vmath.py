@@ -24,11 +24,11 @@ error is below 1e-19 of the result on the reduced range.
 """
 import math
 
-import numba
 from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
+from .numba_internals import helper
 from .runtime import select
 
 SIN_COS_LIMIT = 2.0 ** 50  # |x| below which vsin / vcos reduce exactly
@@ -73,7 +73,6 @@ def _fma(typingctx, a, b, c):
     return types.float64(types.float64, types.float64, types.float64), codegen
 
 
-_JIT = dict(error_model="numpy", cache=True)
 _SHIFTER = 1.5 * 2.0 ** 52  # adding it rounds a double below 2**51 to an integer
 _LOG2E = 1.4426950408889634
 _LN2_HI = 0.6931471803691238  # ln 2 to 32 bits: n * _LN2_HI is exact for |n| < 2**21
@@ -97,7 +96,7 @@ _COS = _taylor([(-1.0) ** k / math.factorial(2 * k) for k in range(2, 10)])
 _ATANH = _taylor([1.0 / (2 * k + 1) for k in range(1, 12)])
 
 
-@numba.njit(**_JIT)
+@helper
 def _horner(coefficients, z):
     p = coefficients[0]
     for c in coefficients[1:]:
@@ -105,13 +104,13 @@ def _horner(coefficients, z):
     return p
 
 
-@numba.njit(**_JIT)
+@helper
 def _pow2(k):
     """2.0**k for integer k with -1022 <= k <= 1023, from its exponent bits."""
     return _from_bits((k + 1023) << 52)
 
 
-@numba.njit(**_JIT)
+@helper
 def _reduce_ln2(x):
     """(n, r, k): x = n ln2 + r with |r| <= ln2/2, n as a float and as an int64 k."""
     t = x * _LOG2E + _SHIFTER
@@ -120,7 +119,7 @@ def _reduce_ln2(x):
     return n, r, _bits(t) - _bits(_SHIFTER)
 
 
-@numba.njit(**_JIT)
+@helper
 def vexp(x):
     """e**x.
 
@@ -136,7 +135,7 @@ def vexp(x):
     return select(x != x, x, y)
 
 
-@numba.njit(**_JIT)
+@helper
 def vexpm1(x):
     """e**x - 1, accurate for small x.
 
@@ -156,7 +155,7 @@ def vexpm1(x):
     return select((x != x) | (x == 0.0), x, y)  # nan, and zero keeping its sign
 
 
-@numba.njit(**_JIT)
+@helper
 def _log_parts(x):
     """(e, f): x = 2^e (1 + f) with sqrt(1/2) <= 1 + f < sqrt(2), for finite x > 0."""
     tiny = x < 2.2250738585072014e-308  # subnormal: scale into the normal range first
@@ -170,7 +169,7 @@ def _log_parts(x):
     return e * 1.0, m - 1.0
 
 
-@numba.njit(**_JIT)
+@helper
 def _log1p_small(f):
     """log(1 + f) for |f| <= 0.42, from 2 atanh(f / (2 + f))."""
     s = f / (2.0 + f)
@@ -179,14 +178,14 @@ def _log1p_small(f):
     return f - s * (f - 2.0 * z * _horner(_ATANH, z))
 
 
-@numba.njit(**_JIT)
+@helper
 def _log_special(x, y):
     """y where x is finite and positive; else what log gives there."""
     return select(x > 0.0, select(x < math.inf, y, x),
                   select(x == 0.0, -math.inf, math.nan))
 
 
-@numba.njit(**_JIT)
+@helper
 def vlog(x):
     """The natural logarithm.
 
@@ -199,7 +198,7 @@ def vlog(x):
     return _log_special(x, y)
 
 
-@numba.njit(**_JIT)
+@helper
 def vlog1p(x):
     """log(1 + x), accurate for small x.
 
@@ -216,7 +215,7 @@ def vlog1p(x):
     return _log_special(u, y)
 
 
-@numba.njit(**_JIT)
+@helper
 def _reduce_pio2(x):
     """(r, quadrant): x = k pi/2 + r with |r| <= pi/4 and quadrant = k mod 4."""
     t = x * _TWO_OVER_PI + _SHIFTER
@@ -228,13 +227,13 @@ def _reduce_pio2(x):
     return r, (_bits(t) - _bits(_SHIFTER)) & 3
 
 
-@numba.njit(**_JIT)
+@helper
 def _sin_cos_reduced(r):
     z = r * r
     return r + r * z * _horner(_SIN, z), 1.0 - 0.5 * z + z * z * _horner(_COS, z)
 
 
-@numba.njit(**_JIT)
+@helper
 def vsin(x):
     """sin x for |x| < SIN_COS_LIMIT (nan beyond: use math.sin there).
 
@@ -250,7 +249,7 @@ def vsin(x):
     return select(abs(x) < SIN_COS_LIMIT, y, select(x != x, x, math.nan))
 
 
-@numba.njit(**_JIT)
+@helper
 def vcos(x):
     """cos x for |x| < SIN_COS_LIMIT (nan beyond: use math.cos there).
 
@@ -265,7 +264,7 @@ def vcos(x):
     return select(abs(x) < SIN_COS_LIMIT, y, select(x != x, x, math.nan))
 
 
-@numba.njit(**_JIT)
+@helper
 def vtanh(x):
     """tanh x, from expm1(2|x|) / (expm1(2|x|) + 2).
 
@@ -288,7 +287,7 @@ _ERFINV_TAIL = (-0.000200214257, 0.000100950558, 0.00134934322, -0.00367342844,
 _TWO_OVER_SQRT_PI = 1.1283791670955126
 
 
-@numba.njit(**_JIT)
+@helper
 def verfinv(y):
     """The inverse error function (SciPy's erfinv; libm has none): ±inf at ±1,
     nan beyond. Not branch-free: Giles' approximation, then Halley steps on

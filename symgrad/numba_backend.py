@@ -1,7 +1,7 @@
 """The Numba backend: lower the graph, compile it with codegen, call it.
 
 One compiled entry point per graph; the generated module lives in the cache
-folder (``$SYMGRAD_CACHE_DIR``, else ``~/.cache/symgrad``) so that a new
+folder (``cache_dir()``) so that a new
 process loads the machine code instead of compiling it again.
 
 Numba compiles the kernel lazily, at the first call, in the caller's thread;
@@ -19,6 +19,7 @@ import numpy as np
 from numba.core.errors import TypingError
 
 from symgrad.codegen import compile_program
+from symgrad.codegen.cache_folder import user_cache_folder
 from symgrad.codegen.compiler import recompile
 from symgrad.codegen.numba_internals import entry_for, is_cache_load_failure, leave_streams_alone
 
@@ -30,14 +31,16 @@ from .version import __version__
 
 
 def cache_dir():
-    """The folder for generated modules: ``$SYMGRAD_CACHE_DIR`` or ``~/.cache/symgrad``.
+    """The folder of everything compiled: ``$SYMGRAD_CACHE_DIR`` when set, else the
+    platform's per-user cache folder (``$XDG_CACHE_HOME/symgrad`` or
+    ``~/.cache/symgrad`` on Linux, ``~/Library/Caches/symgrad`` on macOS,
+    ``%LOCALAPPDATA%\\symgrad\\Cache`` on Windows).
 
     >>> import os
-    >>> os.path.basename(cache_dir()) != ""
+    >>> os.environ.get("SYMGRAD_CACHE_DIR", cache_dir()) == cache_dir()
     True
     """
-    return os.environ.get("SYMGRAD_CACHE_DIR") or os.path.join(
-        os.path.expanduser("~"), ".cache", "symgrad")
+    return os.environ.get("SYMGRAD_CACHE_DIR") or user_cache_folder("symgrad")
 
 
 class CompileJob:
