@@ -2,11 +2,14 @@
 
 logsumexp(x) = m + log(sum(exp(x - m))) with m = max(x): every exp argument
 is <= 0, so nothing overflows; log_softmax = x - logsumexp(x) and
-softmax = exp(log_softmax). The max's own gradient cancels exactly in
-the algebra (it enters with +1 and with -sum(softmax) = -1).
+softmax = exp(log_softmax). Any m gives the same value, so the shift is a
+``stop_gradient`` (as in JAX): its gradient, which would cancel exactly (it
+enters with +1 and with -sum(softmax) = -1), is never formed, and the
+gradient of a cross-entropy reads softmax - one-hot, with no arg-max term.
 """
 from . import elementwise_ops as ew
 from . import tensor_ops as T
+from .autodiff import stop_gradient
 from .types import normalize_axes
 
 
@@ -20,7 +23,7 @@ def logsumexp(x, axis=None, keepdims=False):
     """
     x = T._as_expr(x)
     axes = normalize_axes(axis, x.ndim, x.describe())
-    m = T.max(x, axes, keepdims=True)
+    m = stop_gradient(T.max(x, axes, keepdims=True))  # any shift: no gradient through it
     out = ew.log(T.sum(ew.exp(x - m), axes, keepdims=True)) + m
     return out if keepdims else T.reshape(out, tuple(d for a, d in enumerate(x.shape)
                                                     if a not in axes))

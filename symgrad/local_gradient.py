@@ -121,7 +121,8 @@ class LocalGradient:
         for k, x in enumerate(self.inputs):
             xname = self.names[x]
             if self.downstream[k] is None:
-                rows.append(("input", f"{xname}: no gradient flows (integer)"))
+                why = self.node.op.label if is_float(x.dtype) else "integer"  # e.g. stop_gradient
+                rows.append(("input", f"{xname}: no gradient flows ({why})"))
                 continue
             local = self.local[k]
             rows.append(("local", _join(f"{self._partial(y, xname, k)} = ", local,

@@ -11,6 +11,9 @@ the graph in topological order, each node rebuilt from its rewritten inputs:
   :data:`NAMED_SIZE`), so ``einsum("ij,jk,kl->il")`` costs two matrix
   products, not one O(n⁴) loop;
 * constant folding: an op whose inputs are all small constants is evaluated;
+* for a backend only: ``stop_gradient(x)`` becomes ``x`` (differentiation is
+  over by then; the user's graph keeps it, so a gradient differentiated
+  again still sees it), so a max shift reads as plainly as before;
 * for a backend only: chains of elementwise ops of one shape compose into one
   formula (a producer used once, while the formula stays small, so compile
   time stays linear; not through a Piecewise, which SymPy re-simplifies
@@ -32,7 +35,7 @@ import sympy
 
 from . import elementwise_ops as ew
 from .graph import toposort
-from .ops import Constant, Contract, Elemwise
+from .ops import Constant, Contract, Elemwise, StopGradient
 from .ops.contraction import contract
 from .formulas import params
 from .ops.elementwise import cast, stabilised
@@ -135,6 +138,10 @@ def _folded(node):
     return constant(np.asarray(value), dtype=node.dtype)
 
 
+def _unstopped(node):
+    return node.inputs[0] if isinstance(node.op, StopGradient) else None
+
+
 def _composed(node, single_use):
     """``node`` with its elementwise inputs of the same shape and dtype that
     nothing else reads substituted into its formula, while it stays small."""
@@ -219,8 +226,9 @@ def optimize(outputs, keep=(), for_backend=True):
           └─ input x  float64 (3,)  #D
     """
     keep = set(keep)
+    unstopped = [_unstopped] if for_backend else []
     outputs = _rewritten(list(outputs), keep, lambda single_use: [
-        lambda n: _graph_rule(n, keep), _pairwise, _folded])
+        *unstopped, lambda n: _graph_rule(n, keep), _pairwise, _folded])
     if for_backend:
         outputs = _rewritten(outputs, keep, lambda single_use: [
             lambda n: _composed(n, single_use), _joined, _stable])

@@ -92,6 +92,12 @@ class _LatexPrinter(LatexPrinter):
             return super()._print_ElementwiseApplyFunction(e)
         return r"%s{\left(%s \right)}" % (self._hprint_Function(name), self._print(e.expr))
 
+    def _hprint_Function(self, func):
+        # stop_gradient is one name, not "stop" with the subscript "gradient"
+        if "_" in func and len(func) > 2:
+            return r"\operatorname{%s}" % func.replace("_", r"\_")
+        return super()._hprint_Function(func)
+
     def _print_Symbol(self, s, style="plain"):
         top, slash, bottom = s.name.partition("/")
         if slash and top.startswith("∂") and bottom.startswith("∂"):

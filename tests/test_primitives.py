@@ -14,7 +14,7 @@ import sympy
 import symgrad as sg
 from symgrad.ops import (FACETS, PRIMITIVES, ArgOneHot, Argsort, Broadcast, Concatenate,
                          Contract, Cumsum, Elemwise, Gather, PutAlong, Reduce, Reshape, Scan,
-                         ScatterAdd, Slice, SliceAdd, TakeAlong, Transpose)
+                         ScatterAdd, Slice, SliceAdd, StopGradient, TakeAlong, Transpose)
 
 from explicit_backends import _skip_in_the_numba_pass  # noqa: F401 - skips the repeat
 
@@ -57,6 +57,11 @@ def _cases():
         Scan: [("axis 1", x, {}, Scan(1)(sg.tanh(x), x)),
                ("reversed", x, {}, Scan(1, reverse=True)(x, sg.tanh(x))),
                ("named reversed", n, {}, Scan(0, reverse=True)(n * 0.5, n))],
+        # the shift of logsumexp/softmax: their value does not depend on it, so their
+        # derivatives without it match finite differences (tests/test_stop_gradient.py
+        # has the cases where they do not)
+        StopGradient: [("logsumexp", x, {}, sg.logsumexp(x, axis=1)),
+                       ("softmax named", n, {}, sg.softmax(n, axis=0))],
     }
 
 

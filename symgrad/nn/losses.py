@@ -71,9 +71,15 @@ def softmax_cross_entropy(logits, labels, ignore_index=None, reduction="mean"):
     if reduction not in _REDUCTIONS:
         raise ValueError(f"softmax_cross_entropy: reduction must be one of "
                          f"{', '.join(map(repr, _REDUCTIONS))}, got {reduction!r}")
-    labels = T._as_expr(labels)
+    logits, labels = T._as_expr(logits), T._as_expr(labels)
+    if logits.ndim and labels.ndim == logits.ndim:  # one-hot rows, or probabilities
+        raise TypeError(f"softmax_cross_entropy: labels must be class indices (int), got "
+                        f"one-hot {labels.describe()} shaped like the logits "
+                        f"{logits.describe()}; pass labels.argmax(axis={labels.ndim - 1})")
     if is_float(labels.dtype):
-        raise TypeError(f"softmax_cross_entropy needs integer labels, got {labels.describe()}")
+        raise TypeError(f"softmax_cross_entropy needs integer labels (class indices), got "
+                        f"{labels.describe()}; pass them as int64 (labels.astype(np.int64), or "
+                        "sg.cast(labels, 'int64') for an expression)")
     log_p = composites.log_softmax(logits, axis=-1)
     if ignore_index is None:
         losses = -T.pick(log_p, labels)
