@@ -279,7 +279,10 @@ def _kernel_cache_class():
             return os.path.join(self.helper_folder, cache_folder.PYCACHE)
 
         def ensure_cache_path(self):
-            cache_folder.private_folder(self.get_cache_path())
+            if self.helper_folder is None:  # the kernel's module was just written there
+                cache_folder.private_folder(self.get_cache_path())
+            else:  # checked and made again: it may have been deleted since
+                cache_folder.prepare(self.helper_folder)
 
         @classmethod
         def from_function(cls, py_func, py_file):
