@@ -93,8 +93,8 @@ class _LatexPrinter(LatexPrinter):
         return r"%s{\left(%s \right)}" % (self._hprint_Function(name), self._print(e.expr))
 
     def _hprint_Function(self, func):
-        # stop_gradient is one name, not "stop" with the subscript "gradient"
-        if "_" in func and len(func) > 2:
+        # stop_gradient is one name, not "stop" with the subscript "gradient" (x_1 still is)
+        if "_" in func and all(len(w) > 1 and w.isalpha() for w in func.split("_")):
             return r"\operatorname{%s}" % func.replace("_", r"\_")
         return super()._hprint_Function(func)
 
