@@ -262,7 +262,7 @@ def _as_outputs(outputs):
     return single, outputs
 
 
-def _unlisted_inputs(inputs, outputs):
+def _check_listed(inputs, outputs):
     """ValueError naming the variables ``outputs`` depend on that ``inputs`` lacks,
     and saying so when ``inputs`` holds another variable of the same name."""
     listed = set(inputs)
@@ -325,7 +325,7 @@ class Function:
         if dupes:
             raise ValueError(f"function inputs share the name(s) {dupes}; give each input "
                              "its own name")
-        _unlisted_inputs(self.inputs, self.outputs)
+        _check_listed(self.inputs, self.outputs)
         _check_shapes(self.inputs, self.outputs)
         graph = optimize(self.outputs)  # what both backends run
         self._index_bounds = index_bounds(graph)
