@@ -28,7 +28,8 @@ def _graphviz_package():
         import graphviz
     except ImportError:
         raise ImportError("sg.graphviz needs the python package 'graphviz': pip install "
-                          "graphviz (and the Graphviz 'dot' program to draw it)") from None
+                          "graphviz, or pip install \"symgrad[graphviz]\" (and the Graphviz "
+                          "'dot' program to draw it)") from None
     return graphviz
 
 

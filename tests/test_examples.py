@@ -11,6 +11,7 @@ from symgrad.examples import digits, window
 @pytest.mark.slow
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 def test_digits_mlp_reaches_95_percent(optimizer):
+    pytest.importorskip("sklearn", reason='the digits need scikit-learn: pip install -e ".[examples]"')
     r = digits.train_mlp(optimizer, epochs=20, seed=0)
     # recompute the test accuracy with plain NumPy from the trained parameters
     _, _, X_test, y_test = digits.load_data(seed=0)
