@@ -196,7 +196,7 @@ def use_kernel_cache(dispatcher, secret):
     return True
 
 
-# every ``helper``: [dispatcher, the cache it was made with (Numba's null cache)]
+# every ``helper``: (dispatcher, the cache Numba made it with: its null cache)
 _helpers = []
 _helpers_cache = [None]  # (folder, secret) the helpers cache in, None: in memory
 _helpers_lock = threading.Lock()
