@@ -6,6 +6,8 @@
 >>> [float(g) for g in sg.function([x, y, z], sg.grad(f, [x, y, z]), backend="numpy")(1, 2, 0)]
 [2.0, 5.0, 0.0]
 """
+import sys
+
 from . import operators as _operators  # noqa: F401 - attaches Expr's operators
 from .autodiff import grad, hessian, hvp, jacobian, jvp, stop_gradient
 from .check import GradCheckResult, check_grad
@@ -61,3 +63,6 @@ __all__ = [
     "pretty", "latex", "definitions", "debugprint", "graphviz", "local_gradient", "LocalGradient",
 ]
 __all__ += creation.__all__ + linalg_ops.__all__ + ordering.__all__ + reductions.__all__ + shape_ops.__all__
+
+from . import numpy_interop  # noqa: E402 - NumPy's names map onto the finished namespace
+numpy_interop.register(sys.modules[__name__])

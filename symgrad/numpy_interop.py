@@ -32,12 +32,33 @@ import numpy as np
 
 from .graph import Expr
 
+_PUBLIC = []  # symgrad's public namespace, once symgrad/__init__.py has defined it
+
+
+def register(namespace):
+    """Map NumPy's names onto ``namespace`` (the ``symgrad`` module, which calls
+    this once its ``__all__`` is complete). Handed in rather than imported, so
+    that this module, which ``Expr``'s methods use, does not import the package
+    that imports it.
+
+    >>> import symgrad as sg
+    >>> _public() is sg
+    True
+    """
+    _PUBLIC[:] = [namespace]
+
+
+def _public():
+    if not _PUBLIC:
+        raise RuntimeError("symgrad's NumPy interop is used before `import symgrad` finished")
+    return _PUBLIC[0]
+
 
 @functools.cache
 def _aliases():
     """NumPy callables whose symgrad counterpart has another name:
     {NumPy callable: (symgrad callable, how to write it)}."""
-    import symgrad as sg
+    sg = _public()
     from . import elementwise_ops as ew
 
     return {
@@ -62,7 +83,7 @@ def table():
     >>> table()[np.exp][1], table()[np.sum][1], table()[np.add][1]
     ('sg.exp', 'sg.sum', 'a + b')
     """
-    import symgrad as sg
+    sg = _public()
 
     found = {}
     for name in sg.__all__:
@@ -76,7 +97,7 @@ def table():
 @functools.cache
 def _ufunc_methods():
     """{(ufunc, method): (symgrad function, its spelling, method keywords it takes)}."""
-    import symgrad as sg
+    sg = _public()
 
     return {
         (np.add, "reduce"): (sg.sum, "sg.sum", ("axis", "keepdims")),
