@@ -104,8 +104,7 @@ def test_names_survive_and_shared_nodes_stay_shared_objects():
 
 
 def test_a_graph_deeper_than_the_recursion_limit_pickles():
-    depth = 20000
-    assert depth > 10 * sys.getrecursionlimit()
+    depth = max(20000, 10 * sys.getrecursionlimit())  # some libraries raise the limit
     x = sg.vector("x", 3)
     step = sg.elementwise(lambda a, b: a * 1.0001 + b, name="step")
     y = step(-x, x)
