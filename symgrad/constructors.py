@@ -26,11 +26,16 @@ def tensor(name, shape, dtype="float64"):
     """
     if not isinstance(name, str) or not name:
         raise TypeError(f"a variable's name must be a non-empty str, got {name!r}")
-    owner = f"variable {name!r}"
-    shape = as_shape(shape, owner)
     dtype = as_dtype(dtype)
+    return Expr(Input(name, fresh_uid()), (), dtype,
+                variable_shape(shape, dtype, f"variable {name!r}"))
+
+
+def variable_shape(shape, dtype, owner):
+    """``shape`` checked as a variable's (ints and dimension names; not too large)."""
+    shape = as_shape(shape, owner)
     check_size(shape, dtype, owner)
-    return Expr(Input(name, fresh_uid()), (), dtype, shape)
+    return shape
 
 
 def scalar(name, dtype="float64"):

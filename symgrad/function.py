@@ -21,6 +21,7 @@ from .graph import Expr, toposort
 from .index_bounds import check_index_bounds, index_bounds
 from .numpy_backend import NumpyProgram
 from .optimize import optimize
+from .shared import array_of, as_updates, implicit_shared
 from .ops import DimSize, Input, free_inputs
 from .types import DTYPES, check_size, shape_str
 
@@ -311,7 +312,8 @@ class Function:
     np.float64(14.0)
     """
 
-    def __init__(self, inputs, outputs, backend="numba", cache=True, tiered=None):
+    def __init__(self, inputs, outputs, backend="numba", cache=True, tiered=None,
+                 updates=None):
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
         if tiered not in (None, True, False):
@@ -319,30 +321,43 @@ class Function:
                              f"False, got {tiered!r}")
         self.single, self.outputs = _as_outputs(outputs)
         self.inputs = _as_inputs(inputs)
+        self.updates = as_updates(updates)
         self.backend, self.cache, self._tiered = backend, cache, tiered
         names = [x.name for x in self.inputs]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"function inputs share the name(s) {dupes}; give each input "
                              "its own name")
-        _check_listed(self.inputs, self.outputs)
-        _check_shapes(self.inputs, self.outputs)
-        graph = optimize(self.outputs)  # what both backends run
+        new_values = [new for _, new in self.updates]
+        everything = self.outputs + new_values
+        # shared variables are read from their own arrays, after the inputs
+        self.shared = implicit_shared(self.inputs, everything, self.updates)
+        _check_listed(self.inputs + self.shared, everything)
+        _check_shapes(self.inputs + self.shared, everything)
+        graph = optimize(everything)  # what both backends run
         self._index_bounds = index_bounds(graph)
         self._names = {x.name: i for i, x in enumerate(self.inputs)}
         # a scalar function called with one float per input passes every check
         # (count, dtype, rank 0; no sizes or named dimensions to bind) as it is
-        self._floats_only = backend == "numba" and all(
+        self._floats_only = backend == "numba" and not self.shared and all(
             x.dtype == "float64" and not x.shape for x in self.inputs)
-        self.tiered = backend == "numba" and bool(interactive_session() if tiered is None
-                                                  else tiered)
+        # the NumPy tier would have to write the updates too: a function with
+        # updates runs its kernel from the first call
+        self.tiered = backend == "numba" and not self.updates and bool(
+            interactive_session() if tiered is None else tiered)
+        kernel_inputs = self.inputs + self.shared
+        n = len(self.outputs)
+        targets = [target for target, _ in self.updates]
         if backend == "numba":
             from .numba_backend import NumbaProgram  # imports Numba only when needed
-            self._program = NumbaProgram(self.inputs, graph, cache=cache)
+            self._program = NumbaProgram(kernel_inputs, graph[:n], cache=cache,
+                                         updates=list(zip(targets, graph[n:])))
+            self._returned = self._program.returned_updates
             if self.tiered:
                 self._program = TieredProgram(self._program, graph)
         else:
-            self._program = NumpyProgram(self.inputs, graph)
+            self._program = NumpyProgram(kernel_inputs, graph)
+            self._returned = targets
 
     def __repr__(self):
         outputs = ", ".join(o.name for o in self.outputs)
@@ -351,7 +366,8 @@ class Function:
 
     def __reduce__(self):
         outputs = self.outputs[0] if self.single else self.outputs
-        return Function, (self.inputs, outputs, self.backend, self.cache, self._tiered)
+        return Function, (self.inputs, outputs, self.backend, self.cache, self._tiered,
+                          self.updates or None)
 
     @property
     def source(self):
@@ -403,6 +419,9 @@ class Function:
             args = self._in_input_order(args, kwargs)
         bindings, binders = {}, {}
         arrays = [_bind_argument(x, v, bindings, binders) for x, v in zip(self.inputs, args)]
+        for x in self.shared:  # checked as arguments are, then passed as they are (written)
+            _bind_argument(x, array_of(x), bindings, binders)
+            arrays.append(array_of(x))
         if self._index_bounds:
             check_index_bounds(self._index_bounds, bindings)
         return arrays, bindings
@@ -432,14 +451,22 @@ class Function:
             outs = self._program.call_floats(args)
         else:
             arrays, bindings = self._arguments(args, kwargs)
+            if self.updates and self.backend == "numba":
+                # an index out of range must raise before any array is written
+                self._program.check_indices(arrays, bindings)
             outs = self._program(arrays, bindings)
             if self.backend == "numpy":
-                outs = [np.array(o) for o in outs]
+                outs = [np.array(o) for o in outs]  # copies: new values may alias old ones
                 outs = [o[()] if o.ndim == 0 else o for o in outs]
+            if self._returned:  # new values the program returns: written here, in place
+                k = len(outs) - len(self._returned)
+                for target, value in zip(self._returned, outs[k:]):
+                    array_of(target)[...] = value
+                outs = outs[:k]
         return outs[0] if self.single else outs
 
 
-def function(inputs, outputs, backend="numba", cache=True, tiered=None):
+def function(inputs, outputs, backend="numba", cache=True, tiered=None, updates=None):
     """Compile ``outputs`` (an expression or a list) as a function of ``inputs``.
 
     ``inputs`` is a list of variables (one bare variable counts as ``[x]``).
@@ -448,6 +475,26 @@ def function(inputs, outputs, backend="numba", cache=True, tiered=None):
     error says so). ``outputs`` are expressions; a number or an array raises
     TypeError (as PyTensor's ``function`` does): ``sg.constant(value)`` makes
     a constant output. The function pickles (see :class:`Function`).
+
+    Shared variables (``sg.shared``) in the graph are read from their own
+    arrays; they are not listed in ``inputs``. ``updates`` (pairs
+    ``(shared variable, new value)``, or a dict) makes the call a step of
+    state: every output and every new value is computed from the values
+    before the call, then the new values are written into the variables'
+    arrays in place, inside the compiled kernel (on the numba backend, where
+    nothing after it reads the old value, straight from the loop computing
+    it; else from a buffer after the last read). A new value must have its
+    variable's dtype and shape, and a variable is updated at most once;
+    build-time errors say which. An index out of range raises before any
+    array is written. A function with updates is never tiered.
+
+    >>> w = sg.shared([0.0, 0.0], name="w")
+    >>> a = sg.vector("a", 2)
+    >>> loss = ((w - a) ** 2).sum()
+    >>> step = sg.function([a], loss, updates=[(w, w - 0.25 * sg.grad(loss, w))],
+    ...                    backend="numpy")
+    >>> step([1.0, 2.0]), w.get_value()   # the loss before the step; w moved halfway
+    (np.float64(5.0), array([0.5, 1. ]))
 
     ``backend="numba"`` (the default) compiles one fused function per graph;
     ``backend="numpy"`` is the reference interpreter.
@@ -502,7 +549,8 @@ def function(inputs, outputs, backend="numba", cache=True, tiered=None):
     >>> g.wait_compiled(), g.compiled, g([1.0, 2.0, 3.0])
     (True, True, np.float64(14.0))
     """
-    return Function(inputs, outputs, backend=backend, cache=cache, tiered=tiered)
+    return Function(inputs, outputs, backend=backend, cache=cache, tiered=tiered,
+                    updates=updates)
 
 
 class ValueAndGrad:
@@ -521,13 +569,14 @@ class ValueAndGrad:
     (np.float64(5.0), [array([2., 4.])])
     """
 
-    def __init__(self, cost, wrt, inputs, backend="numba", cache=True, tiered=None):
+    def __init__(self, cost, wrt, inputs, backend="numba", cache=True, tiered=None,
+                 updates=None):
         self.single = isinstance(wrt, Expr)
         self.wrt = [wrt] if self.single else list(wrt)
         grads = grad(cost, wrt)
         grads = [grads] if self.single else grads
         self._function = Function(inputs, [cost] + grads, backend=backend, cache=cache,
-                                  tiered=tiered)
+                                  tiered=tiered, updates=updates)
 
     def __repr__(self):
         f = self._function
@@ -578,10 +627,12 @@ def _value_and_grad_of(function, wrt, single):
     return vg
 
 
-def value_and_grad(cost, wrt, inputs, backend="numba", cache=True, tiered=None):
+def value_and_grad(cost, wrt, inputs, backend="numba", cache=True, tiered=None,
+                   updates=None):
     """Compile the cost and its gradients with respect to ``wrt`` in one pass.
 
-    ``backend``, ``cache`` and ``tiered`` are :func:`function`'s.
+    ``backend``, ``cache``, ``tiered`` and ``updates`` are :func:`function`'s
+    (the cost and gradients returned are those before the updates).
 
     >>> import symgrad as sg
     >>> w = sg.vector("w", 2)
@@ -592,7 +643,8 @@ def value_and_grad(cost, wrt, inputs, backend="numba", cache=True, tiered=None):
     >>> vg([1.0, 2.0]), vg.compiled  # the NumPy tier, while the kernel compiles
     ((np.float64(5.0), [array([2., 4.])]), False)
     """
-    return ValueAndGrad(cost, wrt, inputs, backend=backend, cache=cache, tiered=tiered)
+    return ValueAndGrad(cost, wrt, inputs, backend=backend, cache=cache, tiered=tiered,
+                        updates=updates)
 
 
 def evaluate(expr, values=None, backend="numpy"):

@@ -9,6 +9,13 @@ one copy-loop builder for the gather/scatter/slice family, and reductions
 fused into their producer's loop. A fused loop stores an output into the
 buffer of an input that no later step reads, instead of a fresh one.
 
+Updates (``sg.function(..., updates=...)``) write a shared variable's new
+value into the variable's own array, which is an input of the program: in
+the fused loop that computes it, when nothing after that loop reads the old
+value and the loop reads it only at the element it writes (``in_place``);
+else into a buffer copied into the array at the end, after every read. 0-d
+new values are returned after the outputs (the caller writes them).
+
 Inputs, constants and named dimension sizes are the program's parameters
 (``x<k>``, ``c<k>``, ``n<k>``), so constants are never baked into the source
 and every generated name is deterministic. 0-d inputs and constants are
@@ -40,13 +47,15 @@ class Lowered:
     int64 array ``[-1]`` is passed between the constants and the dims, and
     holds the code of an index found out of range); ``empty_reductions`` lists
     (node, axis, size) for max/min over a named dimension, which has no value
-    when that dimension is 0."""
+    when that dimension is 0; ``returned_updates`` the 0-d shared variables
+    whose new values the program returns after the outputs."""
     program: Program
     constants: list
     dims: list
     scalar_outputs: list
     index_errors: list
     empty_reductions: list
+    returned_updates: list
 
 
 @dataclass
@@ -104,9 +113,16 @@ class Lowering:
     AT = object()
     """In :meth:`copy_loop` subscripts: the position read from the index array."""
 
-    def __init__(self, inputs, outputs):
-        self.outputs, self.output_set = outputs, set(outputs)
-        self.order = toposort(outputs)
+    def __init__(self, inputs, outputs, updates=()):
+        self.updates = list(updates)  # (shared input, its new value)
+        self.targets_of = {}
+        for target, new in self.updates:
+            self.targets_of.setdefault(new, []).append(target)
+        self.written = set()  # the shared inputs written in place
+        # a new value is read at the end, as an output is
+        every = outputs + [new for _, new in self.updates]
+        self.outputs, self.output_set = outputs, set(every)
+        self.order = toposort(every)
         self.users = {}
         for node in self.order:
             for i in node.inputs:
@@ -133,7 +149,7 @@ class Lowering:
         self.float_params = {}  # a formula's float -> its parameter's name
         self.statements, self.fresh, self.index_errors = [], set(), []
         self.plan = plan(self.order)
-        self.memory = plan_memory(self.order, self.plan.steps, outputs, self.users)
+        self.memory = plan_memory(self.order, self.plan.steps, every, self.users)
         self._count = 0
 
     # -- names, sizes, buffers ------------------------------------------------
@@ -315,12 +331,67 @@ class Lowering:
 
     def fused_loop(self, step):
         loop = self.loop(step.shape)
+        new_values = []  # stored last, after every load of the loop's body
         for node in step.members:
             node.op.lower(node, self, loop)
             if node in loop.scalars and self.needs_array(node):
+                if node in self.targets_of:
+                    new_values.append(node)
+                    continue
                 self.values[node] = self.reusable(loop, node) or self.alloc(node)
                 self.store(loop, self.values[node], loop.identity(), loop.scalars[node])
+        for node in new_values:
+            self.values[node] = (self.in_place(node, loop) or self.reusable(loop, node)
+                                 or self.alloc(node))
+            self.store(loop, self.values[node], loop.identity(), loop.scalars[node])
         self.emit_loop(loop)
+
+    def in_place(self, node, loop=None):
+        """The array of a shared input whose new value ``node`` is, to write
+        ``node`` into directly (a fused ``loop`` stores it after all its loads);
+        else None. Safe when no later step reads the old value (it is not an
+        output, nor another update's new value) and ``loop`` reads it only at
+        the element it writes; without a loop (an op writing rows of it, say),
+        only ``node`` itself may read it in this step."""
+        step_of, read_at = self.memory.step_of, self.memory.read_at
+        here = step_of[node]
+        for target in self.targets_of.get(node, ()):
+            if (target in self.written or target in self.output_set or target.ndim == 0
+                    or target.shape != node.shape or target.dtype != node.dtype):
+                continue
+            if loop is not None and (loop.shape != target.shape or any(
+                    x == target and index != loop.identity() for x, index in loop.loads)):
+                continue
+            if loop is None:
+                ok = all(u is node or (step_of[u] < here if u in step_of else read_at[u] < here)
+                         for u in self.users.get(target, ()))
+            else:
+                ok = all(step_of[u] <= here if u in step_of else read_at[u] <= here
+                         for u in self.users.get(target, ()))
+            if ok:
+                self.written.add(target)
+                return self.values[target]
+        return None
+
+    def write_updates(self):
+        """Copy the new values not written in place into their variables' arrays,
+        after every read of the old values (a new value that is itself an input's
+        array is copied first: updates may swap two variables)."""
+        pending = [(t, n) for t, n in self.updates if t not in self.written and t.ndim]
+        sources = []
+        for target, new in pending:
+            name = self.value(new)
+            if name not in self.fresh:
+                copy = self.name("b")
+                self.emit(Copy(copy, name))
+                name = copy
+            sources.append(name)
+        for (target, _), name in zip(pending, sources):
+            loop = self.loop(target.shape)
+            sym = self.name("v")
+            loop.body.append(Load(sym, name, loop.identity()))
+            self.store(loop, self.values[target], loop.identity(), sym)
+            self.emit_loop(loop)
 
     def reusable(self, loop, node):
         """The buffer of an input of this loop that no later step reads, to store
@@ -349,8 +420,9 @@ class Lowering:
                 name = step.op.lower(step, self, None)
                 if name is not None:
                     self.values[step] = name
+        returned_updates = [t for t, _ in self.updates if t.ndim == 0]
         results, returned = [], set()
-        for node in self.outputs:
+        for node in self.outputs + [n for t, n in self.updates if t.ndim == 0]:
             if node in self.scalar_params:
                 results.append(self.scalar_params[node])
                 continue
@@ -365,17 +437,19 @@ class Lowering:
                 name = copy
             returned.add(name)
             results.append(name)
+        self.write_updates()
         flag = [FLAG] if self.index_errors else []
         program = Program((*self.params, *flag, *(str(self.dim_params[s]) for s in self.dims)),
                           tuple(self.statements), tuple(results))
         empty_reductions = [(node, a, size) for node in self.order
                             for a, size in node.op.named_axes(node)]
         return Lowered(program, self.constants, self.dims,
-                       [np.dtype(o.dtype).type if o.ndim == 0 else None for o in self.outputs],
-                       self.index_errors, empty_reductions)
+                       [np.dtype(o.dtype).type if o.ndim == 0 else None for o in self.outputs]
+                       + [np.dtype(t.dtype).type for t in returned_updates],
+                       self.index_errors, empty_reductions, returned_updates)
 
 
-def lower(inputs, outputs):
+def lower(inputs, outputs, updates=()):
     """Lower the graph computing ``outputs`` from ``inputs`` to a kernel program.
 
     >>> import symgrad as sg
@@ -384,4 +458,4 @@ def lower(inputs, outputs):
     >>> lowered.program.params, len(lowered.program.statements)
     (('x0', 'n0'), 3)
     """
-    return Lowering(list(inputs), list(outputs)).lower()
+    return Lowering(list(inputs), list(outputs), updates).lower()

@@ -26,6 +26,7 @@ from symgrad.codegen.numba_internals import entry_for, is_cache_load_failure, le
 from .errors import ShapeError
 from .lowering import lower
 from .numpy_backend import NumpyProgram
+from .shared import is_shared
 from .types import resolve_dim
 from .version import __version__
 
@@ -93,8 +94,8 @@ def _submit(job):
 class NumbaProgram:
     """A graph compiled to one Numba function; ``.source`` is the generated code."""
 
-    def __init__(self, inputs, outputs, cache=True):
-        lowered = lower(inputs, outputs)
+    def __init__(self, inputs, outputs, cache=True, updates=()):
+        lowered = lower(inputs, outputs, updates)
         self.inputs = inputs
         self.job, self._job_lock = None, threading.Lock()  # see compile_later
         folder = cache_dir() if cache else None
@@ -108,6 +109,8 @@ class NumbaProgram:
         self.constants, self.dims = lowered.constants, lowered.dims
         self.scalar_outputs, self.index_errors = lowered.scalar_outputs, lowered.index_errors
         self.empty_reductions = lowered.empty_reductions
+        # the 0-d shared variables whose new values the kernel returns after the outputs
+        self.returned_updates = lowered.returned_updates
 
     _entry = None  # for call_floats: what to call once the dispatcher has compiled the kernel
 
@@ -150,11 +153,12 @@ class NumbaProgram:
     def declared_signature(self):
         """The signature of every call, from the inputs' dtypes and ranks alone:
         the checked arguments always reach the kernel as read-only C-order arrays
-        (NumPy scalars when 0-d) and the sizes as ints."""
+        (a shared variable's own array, writable), NumPy scalars when 0-d, and
+        the sizes as ints."""
         arrays = []
         for x in self.inputs:
             a = np.zeros((1,) * x.ndim, x.dtype)
-            a.flags.writeable = False
+            a.flags.writeable = is_shared(x)  # a shared variable's own array is written
             arrays.append(a)
         return self.signature(self.kernel_arguments(arrays, {d: 1 for d in self.dims})[0])
 

@@ -34,6 +34,7 @@ from .elementwise import cast
 from .function import evaluate
 from .graph import Expr, toposort
 from .printing import repr_latex
+from .shared import get_value, set_value
 from .sympy_form import to_sympy
 from .types import normalize_axes, size_of
 
@@ -325,6 +326,7 @@ _METHODS = {
     "sigmoid": _late(ew, "sigmoid"), "relu": _late(ew, "relu"), "sqrt": _late(ew, "sqrt"),
     "abs": _late(ew, "abs"), "clip": _clip, "astype": _astype,
     "eval": evaluate,
+    "get_value": get_value, "set_value": set_value,  # shared variables (sg.shared)
     "to_sympy": to_sympy,
     "_repr_latex_": repr_latex,
     "__str__": _str,

@@ -12,7 +12,7 @@ everything about it side by side (see ``base.py``):
 * ``slicing``: ``Slice`` / ``SliceAdd``, ``Concatenate``;
 * ``sorting``: ``Argsort`` (stable, along the last axis; integer output);
 * ``stop``: ``StopGradient`` (the value of its input, no gradient: ``sg.stop_gradient``);
-* ``leaves``: ``Input``, ``Constant``, ``DimSize``.
+* ``leaves``: ``Input`` (and ``Shared``, a variable owning its array), ``Constant``, ``DimSize``.
 
 Everything in the public API is built from these.
 """
@@ -21,7 +21,7 @@ from .contraction import Broadcast, Contract
 from .cumulative import Cumsum
 from .elementwise import Elemwise
 from .indexing import Gather, PutAlong, ScatterAdd, TakeAlong
-from .leaves import Constant, DimSize, Input, free_inputs
+from .leaves import Constant, DimSize, Input, Shared, Storage, free_inputs
 from .reduction import ArgOneHot, Reduce
 from .scan import Scan
 from .slicing import Concatenate, Slice, SliceAdd
@@ -31,5 +31,5 @@ from .views import Reshape, Transpose
 
 __all__ = ["FACETS", "PRIMITIVES", "Leaf", "Primitive", "Broadcast", "Contract", "Cumsum",
            "Elemwise", "Gather", "PutAlong", "ScatterAdd", "TakeAlong", "Constant", "DimSize",
-           "Input", "free_inputs", "ArgOneHot", "Reduce", "Concatenate", "Slice", "SliceAdd",
+           "Input", "Shared", "Storage", "free_inputs", "ArgOneHot", "Reduce", "Concatenate", "Slice", "SliceAdd",
            "Reshape", "Transpose", "Scan", "Argsort", "StopGradient"]

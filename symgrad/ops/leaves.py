@@ -50,6 +50,28 @@ class Input(Leaf):
         return symbol_for(self.name, node.shape)
 
 
+class Storage:
+    """The array a shared variable owns; one per ``sg.shared`` call, so two
+    shared variables never share an array by accident. Compared by identity."""
+
+    __slots__ = ("array",)
+
+    def __init__(self, array):
+        self.array = array
+
+
+@dataclass(frozen=True)
+class Shared(Input):
+    """A variable that owns an array (``sg.shared``): compiled functions read
+    it without it being passed, and ``updates=`` write it in place. Equal by
+    name and uid, as every variable; ``storage`` holds the array."""
+    storage: Storage = dataclasses.field(compare=False, repr=False)
+    label = Input.label  # its name (not the class name Op would give it)
+
+    def text(self):
+        return f"shared {self.name}"
+
+
 def free_inputs(outputs):
     """The input variables that ``outputs`` depend on, in graph order."""
     return [n for n in toposort(outputs) if isinstance(n.op, Input)]
