@@ -488,6 +488,7 @@ def function(inputs, outputs, backend="numba", cache=True, tiered=None, updates=
     build-time errors say which. An index out of range raises before any
     array is written. A function with updates is never tiered.
 
+    >>> import symgrad as sg
     >>> w = sg.shared([0.0, 0.0], name="w")
     >>> a = sg.vector("a", 2)
     >>> loss = ((w - a) ** 2).sum()
