@@ -14,7 +14,7 @@ import sympy
 import symgrad as sg
 from symgrad.ops import (FACETS, PRIMITIVES, ArgOneHot, Argsort, Broadcast, Concatenate,
                          Contract, Cumsum, Elemwise, Gather, PutAlong, Reduce, Reshape, Scan,
-                         ScatterAdd, Slice, SliceAdd, StopGradient, TakeAlong, Transpose)
+                         ScatterAdd, SetRows, Slice, SliceAdd, StopGradient, TakeAlong, Transpose)
 
 from explicit_backends import _skip_in_the_numba_pass  # noqa: F401 - skips the repeat
 
@@ -45,6 +45,11 @@ def _cases():
         Gather: [("gather", x, ints, x[idx])],
         ScatterAdd: [("scatter", x, ints, ScatterAdd(6)(x[idx], idx))],
         TakeAlong: [("pick", x, ints, sg.pick(x, lab))],
+        # idx repeats row 2 three times, each occurrence with other values: the last one wins
+        SetRows: [("set_rows", x, ints, SetRows()(sg.tanh(x), idx, x[idx] * sg.constant(
+            _float(5, 1)))),
+                  ("2-d index", x, ints, SetRows()(x * 2.0, idx[:4].reshape((2, 2)),
+                                                   sg.sin(x[idx[:4]]).reshape((2, 2, 4))))],
         PutAlong: [("put_along", x, ints, PutAlong(5)(x[:, 0], lab))],
         Concatenate: [("concatenate", x, {}, sg.concatenate([x, x[1:] * 2.0], axis=0))],
         Slice: [("slice", x, {}, x[1:, ::2]), ("reversed", x, {}, x[::-1, 2])],

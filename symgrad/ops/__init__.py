@@ -10,6 +10,7 @@ everything about it side by side (see ``base.py``):
 * ``views``: ``Reshape``, ``Transpose``;
 * ``indexing``: ``Gather`` / ``ScatterAdd``, ``TakeAlong`` / ``PutAlong``;
 * ``slicing``: ``Slice`` / ``SliceAdd``, ``Concatenate``;
+* ``rows``: ``SetRows`` (rows of x replaced at idx, the last write kept; optimisers' sparse updates);
 * ``sorting``: ``Argsort`` (stable, along the last axis; integer output);
 * ``stop``: ``StopGradient`` (the value of its input, no gradient: ``sg.stop_gradient``);
 * ``leaves``: ``Input`` (and ``Shared``, a variable owning its array), ``Constant``, ``DimSize``.
@@ -23,6 +24,7 @@ from .elementwise import Elemwise
 from .indexing import Gather, PutAlong, ScatterAdd, TakeAlong
 from .leaves import Constant, DimSize, Input, Shared, Storage, free_inputs
 from .reduction import ArgOneHot, Reduce
+from .rows import SetRows
 from .scan import Scan
 from .slicing import Concatenate, Slice, SliceAdd
 from .sorting import Argsort
@@ -32,4 +34,4 @@ from .views import Reshape, Transpose
 __all__ = ["FACETS", "PRIMITIVES", "Leaf", "Primitive", "Broadcast", "Contract", "Cumsum",
            "Elemwise", "Gather", "PutAlong", "ScatterAdd", "TakeAlong", "Constant", "DimSize",
            "Input", "Shared", "Storage", "free_inputs", "ArgOneHot", "Reduce", "Concatenate", "Slice", "SliceAdd",
-           "Reshape", "Transpose", "Scan", "Argsort", "StopGradient"]
+           "Reshape", "Transpose", "Scan", "Argsort", "StopGradient", "SetRows"]

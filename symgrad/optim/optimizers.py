@@ -1,4 +1,6 @@
-"""Optimisers: ``opt.step(params, grads)`` updates NumPy arrays in place.
+"""Optimisers: ``opt.step(params, grads)`` updates NumPy arrays in place, and
+``opt.updates(params, grads)`` gives the same update as expressions for
+``sg.function(..., updates=...)``, a training step compiled into one kernel.
 
 Each class matches ``torch.optim``'s class of the same name with the same
 hyper-parameters: the same formulas in the same order (where epsilon sits,
@@ -11,20 +13,37 @@ decay, Adagrad without weight decay, SparseAdam) apply it row by row, and
 read the all-zero rows of a dense gradient as rows without a gradient; the
 others densify it first.
 
+Both use one state: the arrays in ``opt.state[name]`` are the arrays of the
+shared variables ``.updates`` makes (``"W.exp_avg"``, ...), and the learning
+rate is a 0-d shared variable, so setting ``opt.lr`` changes what a compiled
+step reads, without compiling again. Compiled updates are written in the same
+order of operations as ``.step``, so both give the same bits.
+
 The per-parameter state is keyed by the parameter's name, so
 ``opt.state_dict()`` (plain data: dicts, lists, numbers, arrays) pickles and
 loads into an optimiser in another process, as ``torch.optim``'s does.
 """
 import copy
 import inspect
+import pickle
 import math
 import numbers
 from collections.abc import Mapping
 
 import numpy as np
+import sympy
 
+from ..elementwise_ops import neq, sqrt, where
+from ..errors import ShapeError
 from ..graph import Expr
-from .sparse import SparseRows
+from ..ops import Gather, ScatterAdd, SetRows
+from ..formulas import params
+from ..ops.elementwise import apply, cast
+from ..ops.leaves import constant
+from ..shared import array_of, is_shared, shared
+from ..tensor_ops import max as reduce_max
+from ..types import shape_str
+from .sparse import SparseRows, coalesced
 
 # Typical values, quoted in the messages for a hyper-parameter of the wrong type or range.
 _EXAMPLES = {"lr": "0.01", "momentum": "0.9", "weight_decay": "1e-4", "eps": "1e-8",
@@ -92,9 +111,33 @@ class Optimizer:
     state_keys = ()
 
     def __init__(self, lr, weight_decay=0.0):
-        self.lr = _check_hyper("lr", lr, lambda v: v >= 0, ">= 0")
+        # the rate compiled updates read at each call: a schedule changes it in place
+        self._lr = shared(np.float64(0.0), name=f"{type(self).__name__}.lr")
+        self.lr = lr
         self.weight_decay = _check_hyper("weight_decay", weight_decay, lambda v: v >= 0, ">= 0")
         self.state = {}
+        self._vars = {}  # name -> {state key: the shared variable whose array state[name][key] is}
+
+    @property
+    def lr(self):
+        """The learning rate, a float; setting it (a schedule does) also changes
+        what compiled :meth:`updates` read at their next call.
+
+        >>> import symgrad as sg
+        >>> opt = sg.optim.SGD(lr=0.1)
+        >>> opt.lr = 0.05; opt.lr
+        0.05
+        """
+        return float(array_of(self._lr))
+
+    @lr.setter
+    def lr(self, value):
+        array_of(self._lr)[...] = _check_hyper("lr", value, lambda v: v >= 0, ">= 0")
+
+    def __deepcopy__(self, memo):
+        # a copy owns its state and learning rate: copying the shared variables'
+        # arrays takes a pickle (copy.deepcopy keeps an expression as it is)
+        return pickle.loads(pickle.dumps(self))
 
     @property
     def row_wise(self):
@@ -173,17 +216,146 @@ class Optimizer:
         """``self.state[name]``, its arrays checked against ``p`` (they may come
         from :meth:`load_state_dict`); cast to ``p``'s dtype, as torch does."""
         state = self.state.setdefault(name, {})
+        bound = self._vars.get(name, {})
         for key, value in state.items():
-            if not isinstance(value, np.ndarray):
+            if key == "step":
                 continue
             if value.shape != p.shape:
                 raise ValueError(f"optimiser state {key!r} of parameter {name!r} has shape "
                                  f"{value.shape}, the parameter {p.shape}: the loaded state "
                                  "dict belongs to another model (or another parameter of this "
                                  "name)")
-            if value.dtype != p.dtype:
+            if value.dtype != p.dtype and key not in bound:  # a bound array stays its variable's
                 state[key] = value.astype(p.dtype)
         return state
+
+    def updates(self, params, grads):
+        """The update of ``params`` (shared variables) from ``grads`` as pairs
+        ``(shared variable, new value)`` for ``sg.function(..., updates=...)``:
+        the parameters' and the optimiser's state's (moments, step counts: shared
+        variables it makes, named ``"W.exp_avg"`` etc., whose arrays are
+        ``opt.state[name][...]``). The same arithmetic as :meth:`step`, in the
+        same order, so a compiled step gives the same bits; the learning rate is
+        read at each call (set ``opt.lr`` between calls, no recompiling).
+
+        ``grads`` lists an expression per parameter (``sg.grad(loss, params)``),
+        or for a parameter used only through gathers the pair ``(index, rows)``
+        of ``sg.optim.sparse_grad``: a ``row_wise`` optimiser then updates only
+        those rows, in place, repeated rows' gradients summed first (others add
+        the rows into a dense gradient, as :meth:`step` does). A single
+        variable and its gradient may be given without the lists.
+
+        >>> import numpy as np, symgrad as sg
+        >>> w = sg.shared(np.array([1.0, -1.0]), name="w")
+        >>> x = sg.vector("x", 2)
+        >>> loss = ((w * x).sum() - 1.0) ** 2
+        >>> opt = sg.optim.SGD(lr=0.1, momentum=0.9)
+        >>> step = sg.function([x], loss, updates=opt.updates([w], sg.grad(loss, [w])),
+        ...                    backend="numpy")
+        >>> step([1.0, 0.0]), w.get_value()            # the loss before the update
+        (np.float64(0.0), array([ 1., -1.]))
+        >>> step([0.0, 1.0]), w.get_value()            # gradient (0, -4)
+        (np.float64(4.0), array([ 1. , -0.6]))
+        >>> opt.state["w"]["momentum_buffer"]          # one state with opt.step
+        array([ 0., -4.])
+        """
+        if isinstance(params, Expr):  # one parameter, its gradient (or (index, rows))
+            params, grads = [params], [grads]
+        params, grads = list(params), list(grads)
+        if len(params) != len(grads):
+            raise ValueError(f"opt.updates got {len(params)} parameters and {len(grads)} "
+                             "gradients; pass one gradient per parameter, e.g. "
+                             "opt.updates([W, b], sg.grad(loss, [W, b]))")
+        checked, names = [], set()
+        for p, g in zip(params, grads):
+            if not (is_shared(p) and p.dtype.startswith("float")):
+                what = p.describe() if isinstance(p, Expr) else f"{type(p).__name__} {p!r}"
+                raise TypeError(f"opt.updates updates shared float variables in place; {what} "
+                                "is not one (make parameters with sg.shared(array, name=...))")
+            if p.name in names:
+                raise ValueError(f"two parameters are named {p.name!r}; optimiser state is kept "
+                                 "by name, so give each parameter its own name")
+            names.add(p.name)
+            checked.append((p, self._symbolic_grad(p, g)))
+        pairs = []
+        for p, g in checked:
+            if isinstance(g, tuple):
+                pairs += self._row_updates(p, *coalesced(*g))
+            else:
+                if self.weight_decay:
+                    g = _decayed(g, _like(self.weight_decay, p), p)
+                pairs += self._dense_updates(p, g)
+        return pairs
+
+    def _symbolic_grad(self, p, g):
+        """``g`` checked against ``p``: an expression, or for a row-wise
+        optimiser the pair ``(index, rows)`` (others get it scattered densely)."""
+        if _is_pair(g):
+            index, rows = g
+            want = index.shape + p.shape[1:]
+            if not (index.ndim == 1 and index.dtype.startswith(("int", "uint")) and p.ndim
+                    and tuple(rows.shape) == tuple(want)):
+                raise ShapeError(f"the sparse gradient of {p.describe()} must be (index, rows) "
+                                 f"as sg.optim.sparse_grad gives: a 1-d integer index and rows "
+                                 f"of shape {shape_str(want)}; got {index.describe()} and "
+                                 f"{rows.describe()}")
+            _check_dtype(p, rows)
+            if self.row_wise:
+                return index, rows
+            return ScatterAdd(p.shape[0])(rows, index)
+        if not isinstance(g, Expr):
+            raise TypeError(f"the gradient of {p.describe()} must be an expression (from "
+                            f"sg.grad) or a pair (index, rows) from sg.optim.sparse_grad; got "
+                            f"{type(g).__name__}")
+        if tuple(g.shape) != tuple(p.shape):
+            raise ShapeError(f"the gradient {g.describe()} of {p.describe()} has another "
+                             f"shape; it must have shape {shape_str(p.shape)}")
+        _check_dtype(p, g)
+        return g
+
+    def _state_var(self, p, key):
+        """The shared variable holding ``state[p.name][key]``, made on first use
+        from the state there (or zeros); its array becomes the state's."""
+        name = p.name
+        bound = self._vars.setdefault(name, {})
+        if key not in bound:
+            state = self.state.setdefault(name, {})
+            size = array_of(p).shape
+            if key == "step":
+                value, shape, dtype = state.get(key, 0), (), "int64"
+            else:
+                value, shape, dtype = state.get(key, np.zeros(size)), p.shape, p.dtype
+                if np.shape(value) != size:
+                    raise ValueError(f"optimiser state {key!r} of parameter {name!r} has shape "
+                                     f"{np.shape(value)}, the parameter {size}: the loaded "
+                                     "state dict belongs to another model")
+            var = shared(np.asarray(value).astype(dtype), name=f"{name}.{key}", shape=shape)
+            state[key] = array_of(var)
+            bound[key] = var
+        return bound[key]
+
+    def _rebind(self):
+        """Copy the state (just loaded) into the shared variables, and make
+        their arrays the state's again; zeros where the state has none."""
+        for name, bound in self._vars.items():
+            state = self.state.setdefault(name, {})
+            for key, var in bound.items():
+                value = state.get(key)
+                var.set_value(np.zeros_like(array_of(var)) if value is None
+                              else np.asarray(value).astype(var.dtype))
+                state[key] = array_of(var)
+
+    def _rate(self, p, value=None):
+        """``value`` (0-d float64; the learning rate by default) in ``p``'s dtype,
+        as a Python float meets a NumPy array in :meth:`step`."""
+        value = self._lr if value is None else value
+        return value if p.dtype == value.dtype else cast(value, p.dtype)
+
+    def _dense_updates(self, p, g):
+        raise NotImplementedError  # each optimiser's own
+
+    def _row_updates(self, p, order, sums):
+        raise NotImplementedError  # the row-wise optimisers'
 
     def state_dict(self):
         """The optimiser's state as plain data, a deep copy, as ``torch.optim``'s:
@@ -201,8 +373,12 @@ class Optimizer:
         >>> d["state"]["w"]["step"], d["state"]["w"]["exp_avg"]
         (1, array([ 0.1, -0.1]))
         """
-        return {"optimizer": type(self).__name__,
-                "state": {name: copy.deepcopy(s) for name, s in self.state.items() if s},
+        state = {}
+        for name, s in self.state.items():
+            entry = {k: int(v) if k == "step" else v.copy() for k, v in s.items()}
+            if entry and entry.get("step", 1):  # not before a first step
+                state[name] = entry
+        return {"optimizer": type(self).__name__, "state": state,
                 "param_groups": [{n: getattr(self, n) for n in self._hyper_names()}]}
 
     def load_state_dict(self, state_dict):
@@ -249,9 +425,16 @@ class Optimizer:
             if not isinstance(name, str):
                 raise ValueError(f"state is keyed by parameter name (a str), got {name!r}")
             loaded[name] = self._checked_entry(name, entry)
+        for name, entry in loaded.items():  # arrays of the compiled updates keep their shape
+            for key, var in self._vars.get(name, {}).items():
+                if key in entry and np.shape(entry[key]) != array_of(var).shape:
+                    raise ValueError(f"{key} of {name!r} has shape {np.shape(entry[key])}; the "
+                                     f"parameter {name!r} of this optimiser's updates has "
+                                     f"{array_of(var).shape}")
         for n in self._hyper_names():
             setattr(self, n, getattr(checked, n))
         self.state = loaded
+        self._rebind()
 
     def _checked_entry(self, name, entry):
         """A copy of one parameter's loaded state, after checking its keys and values."""
@@ -264,7 +447,7 @@ class Optimizer:
             if k == "step":
                 if not (isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1):
                     raise ValueError(f"step of {name!r} must be an int >= 1, got {v!r}")
-                entry[k] = int(v)
+                entry[k] = np.array(v, dtype=np.int64)  # counted in place, as compiled steps do
             elif isinstance(v, np.ndarray) and v.dtype.kind == "f":
                 shapes[k] = v.shape
             else:
@@ -288,6 +471,55 @@ def _check_keys(what, d, expected):
         wrong = [f"{kind} keys {keys}" for kind, keys in (("missing", missing),
                                                           ("unknown", unknown)) if keys]
         raise ValueError(f"{what} has {' and '.join(wrong)}; expected exactly {list(expected)}")
+
+
+def _is_pair(g):
+    return isinstance(g, (tuple, list)) and len(g) == 2 and all(isinstance(e, Expr) for e in g)
+
+
+def _check_dtype(p, g):
+    if g.dtype != p.dtype:
+        raise TypeError(f"the gradient {g.describe()} of {p.describe()} has another dtype; "
+                        f"convert it with sg.cast(g, {p.dtype!r})")
+
+
+def _like(value, p):
+    """A hyper-parameter as a 0-d constant of ``p``'s dtype (as a Python float
+    meets a NumPy array in ``step``). Not a number in the formula: SymPy would
+    distribute it, ``0.1 * (g - m)`` printed as ``0.1*g - 0.1*m``, other bits."""
+    return constant(np.asarray(value, dtype=p.dtype))
+
+
+def _decayed(g, decay, p):
+    """``g + decay * p`` as one formula reading the 0-d ``decay``, so that it is
+    never merged into a sum that uses it (``b * m + g + decay * p`` would add in
+    another order than ``step``)."""
+    a, b, c = params(3)
+    return apply(sympy.Lambda((a, b, c), a + b * c), [g, decay, p], "weight_decay")
+
+
+def _present(g, p):
+    """1 for the rows of ``g`` with a nonzero entry, else 0 (broadcasting
+    against ``g``): rows without a gradient, as ``step`` reads a dense one."""
+    nonzero = neq(g, 0)
+    if p.ndim < 2:
+        return nonzero
+    return reduce_max(nonzero, axis=tuple(range(1, g.ndim)), keepdims=True)
+
+
+def _step(state):
+    """Count a step in ``state["step"]`` (a 0-d array, as compiled steps count
+    it: in place); its new value."""
+    t = state.setdefault("step", np.zeros((), np.int64))
+    t += 1
+    return int(t)
+
+
+def _count(t):
+    """The step count after this step, and it as a float for the bias corrections
+    (float ** float is C's pow, as Python's float ** int)."""
+    t_new = t + 1
+    return t_new, cast(t_new, "float64")
 
 
 class SGD(Optimizer):
@@ -327,6 +559,17 @@ class SGD(Optimizer):
             g = buf
         p[rows] -= self.lr * g
 
+    def _dense_updates(self, p, g):
+        pairs = []
+        if self.momentum:  # a zero buffer makes the first step's b = g, as step's copy
+            buf = self._state_var(p, "momentum_buffer")
+            g = buf * _like(self.momentum, p) + g
+            pairs.append((buf, g))
+        return [(p, p - self._rate(p) * g)] + pairs
+
+    def _row_updates(self, p, order, sums):
+        return [(p, SetRows()(p, order, Gather()(p, order) - self._rate(p) * sums))]
+
 
 class Adagrad(Optimizer):
     """Adagrad, as ``torch.optim.Adagrad``: ``s += g**2``,
@@ -354,7 +597,24 @@ class Adagrad(Optimizer):
     def _update(self, p, rows, g, state):
         total = _zeros(state, "sum", p)
         total[rows] += g * g
-        p[rows] -= self.lr * (g / (np.sqrt(total[rows]) + self.eps))
+        p[rows] -= self.lr * g / (np.sqrt(total[rows]) + self.eps)
+
+    def _new_values(self, p, total, g):
+        total = total + g * g
+        return total, p - self._rate(p) * g / (sqrt(total) + _like(self.eps, p))
+
+    def _dense_updates(self, p, g):
+        total = self._state_var(p, "sum")
+        new_total, new_p = self._new_values(p, total, g)
+        if self.row_wise:  # rows without a gradient stay (with eps = 0, not 0 / 0)
+            present = _present(g, p)
+            new_total, new_p = where(present, new_total, total), where(present, new_p, p)
+        return [(total, new_total), (p, new_p)]
+
+    def _row_updates(self, p, order, sums):
+        total = self._state_var(p, "sum")
+        new_total, new_p = self._new_values(Gather()(p, order), Gather()(total, order), sums)
+        return [(total, SetRows()(total, order, new_total)), (p, SetRows()(p, order, new_p))]
 
 
 class RMSprop(Optimizer):
@@ -379,7 +639,13 @@ class RMSprop(Optimizer):
         v = _zeros(state, "square_avg", p)
         v *= self.alpha
         v += (1 - self.alpha) * g * g
-        p[rows] -= self.lr * (g / (np.sqrt(v) + self.eps))
+        p[rows] -= self.lr * g / (np.sqrt(v) + self.eps)
+
+    def _dense_updates(self, p, g):
+        v = self._state_var(p, "square_avg")
+        new_v = v * _like(self.alpha, p) + _like(1 - self.alpha, p) * g * g
+        new_p = p - self._rate(p) * g / (sqrt(new_v) + _like(self.eps, p))
+        return [(v, new_v), (p, new_p)]
 
 
 class Adam(Optimizer):
@@ -403,15 +669,24 @@ class Adam(Optimizer):
         self.eps = _check_hyper("eps", eps, lambda v: v >= 0, ">= 0")
 
     def _update(self, p, rows, g, state):
-        (b1, b2), t = self.betas, state.get("step", 0) + 1
-        state["step"] = t
+        (b1, b2), t = self.betas, _step(state)
         m = _zeros(state, "exp_avg", p)
         v = _zeros(state, "exp_avg_sq", p)
         m += (1 - b1) * (g - m)
         v *= b2
         v += (1 - b2) * g * g
         denom = np.sqrt(v) / math.sqrt(1 - b2 ** t) + self.eps
-        p[rows] -= self.lr / (1 - b1 ** t) * (m / denom)
+        p[rows] -= self.lr / (1 - b1 ** t) * m / denom
+
+    def _dense_updates(self, p, g):
+        (b1, b2), eps = self.betas, _like(self.eps, p)
+        t, m, v = (self._state_var(p, k) for k in self.state_keys)
+        t_new, tf = _count(t)
+        new_m = m + _like(1 - b1, p) * (g - m)
+        new_v = v * _like(b2, p) + _like(1 - b2, p) * g * g
+        denom = sqrt(new_v) / self._rate(p, sqrt(1 - b2 ** tf)) + eps
+        new_p = p - self._rate(p, self._lr / (1 - b1 ** tf)) * new_m / denom
+        return [(t, t_new), (m, new_m), (v, new_v), (p, new_p)]
 
 
 class SparseAdam(Optimizer):
@@ -436,7 +711,7 @@ class SparseAdam(Optimizer):
     >>> g = np.zeros((1000, 2)); g[5] = 1.0                     # dense: row 5 only
     >>> opt.step(E, {"E": g}); np.flatnonzero(opt.state["E"]["exp_avg"].any(axis=1))
     array([3, 5])
-    >>> opt.state["E"]["exp_avg"][3], opt.state["E"]["step"]    # row 3's moment kept
+    >>> opt.state["E"]["exp_avg"][3], int(opt.state["E"]["step"])  # row 3's moment kept
     (array([ 0.2, -0.2]), 2)
     """
 
@@ -452,8 +727,7 @@ class SparseAdam(Optimizer):
         return True
 
     def _update(self, p, rows, g, state):
-        (b1, b2), t = self.betas, state.get("step", 0) + 1
-        state["step"] = t
+        (b1, b2), t = self.betas, _step(state)
         m = _zeros(state, "exp_avg", p)
         v = _zeros(state, "exp_avg_sq", p)
         m_rows, v_rows = m[rows], v[rows]      # copies for row indices, views for ...
@@ -461,4 +735,29 @@ class SparseAdam(Optimizer):
         v_rows += (1 - b2) * (g * g - v_rows)
         m[rows], v[rows] = m_rows, v_rows
         step_size = self.lr * math.sqrt(1 - b2 ** t) / (1 - b1 ** t)
-        p[rows] -= step_size * (m_rows / (np.sqrt(v_rows) + self.eps))
+        p[rows] -= step_size * m_rows / (np.sqrt(v_rows) + self.eps)
+
+    def _new_values(self, p, m, v, g, tf):
+        """The rows' new moments and values given their gradient ``g``."""
+        b1, b2 = self.betas
+        m = m + _like(1 - b1, p) * (g - m)
+        v = v + _like(1 - b2, p) * (g * g - v)
+        step_size = self._rate(p, self._lr * sqrt(1 - b2 ** tf) / (1 - b1 ** tf))
+        return m, v, p - step_size * m / (sqrt(v) + _like(self.eps, p))
+
+    def _dense_updates(self, p, g):
+        t, m, v = (self._state_var(p, k) for k in self.state_keys)
+        t_new, tf = _count(t)
+        new = self._new_values(p, m, v, g, tf)
+        if p.ndim:  # rows of zeros carry no gradient: they keep their moments
+            present = _present(g, p)
+            new = [where(present, x, old) for x, old in zip(new, (m, v, p))]
+        return [(t, t_new)] + list(zip((m, v, p), new))
+
+    def _row_updates(self, p, order, sums):
+        t, m, v = (self._state_var(p, k) for k in self.state_keys)
+        t_new, tf = _count(t)
+        rows = [Gather()(x, order) for x in (p, m, v)]
+        new_m, new_v, new_p = self._new_values(*rows, sums, tf)
+        return [(t, t_new)] + [(x, SetRows()(x, order, new))
+                               for x, new in ((m, new_m), (v, new_v), (p, new_p))]

@@ -9,10 +9,12 @@ beside them, gives the same information without that array: a
 import numpy as np
 
 from ..autodiff import grad
+from ..creation import arange
+from ..elementwise_ops import maximum, neq, where
 from ..errors import DisconnectedInputError
 from ..graph import Expr, toposort
-from ..ops import Gather
-from ..tensor_ops import concatenate, reshape
+from ..ops import Argsort, Gather, Scan
+from ..tensor_ops import broadcast_to, concatenate, reshape
 
 
 class SparseRows:
@@ -125,3 +127,30 @@ def sparse_grad(cost, param):
     index = concatenate([reshape(g.inputs[1], (-1,)) for g in gathers])
     rows = concatenate([reshape(r, (-1,) + param.shape[1:]) for r in row_grads])
     return index, rows
+
+
+def coalesced(index, rows):
+    """The symbolic form of :meth:`SparseRows.coalesce` for a compiled update,
+    without a row per vocabulary entry: ``(order, sums)``, the indices sorted
+    (stably) and, at each position, the sum of the rows of its index so far in
+    that order. The last position of each index holds its whole gradient,
+    summed in the order of the rows as ``coalesce`` sums them; writing rows at
+    ``order`` with ``SetRows`` (the last write kept) applies each once.
+
+    >>> import numpy as np, symgrad as sg
+    >>> idx, rows = sg.vector("idx", "n", dtype="int64"), sg.matrix("rows", "n", 1)
+    >>> order, sums = coalesced(idx, rows)
+    >>> f = sg.function([idx, rows], [order, sums], backend="numpy")
+    >>> o, s = f([7, 3, 7], [[1.0], [2.0], [4.0]]); o, s.ravel()
+    (array([3, 7, 7]), array([2., 1., 5.]))
+    """
+    by_row = Argsort()(index)
+    order, rows = Gather()(index, by_row), Gather()(rows, by_row)
+    # a position starts its index's run when it differs from the one before
+    # (position 0 compares with itself: Scan never reads its coefficient)
+    before = Gather()(order, maximum(arange(order.shape[0]) - 1, 0))
+    keep = where(neq(order, before), 0, 1)
+    keep = broadcast_to(reshape(keep.astype(rows.dtype), (-1,) + (1,) * (rows.ndim - 1)),
+                        rows.shape)
+    # sums[j] = keep[j] * sums[j-1] + rows[j]: 0 * sums[j-1] restarts a run
+    return order, Scan(0)(keep, rows)
