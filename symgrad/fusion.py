@@ -44,8 +44,7 @@ class Plan:
 
 def plan(order):
     """The fusion plan for ``order`` (a topological order of the needed nodes)."""
-    stage, ready = {}, {}
-    loops, kernels, loop_of = {}, [], {}
+    stage, ready, kernels = {}, {}, []
     for position, node in enumerate(order):
         if not node.inputs:
             ready[node] = 0
@@ -58,15 +57,41 @@ def plan(order):
                 fusable = is_pointwise(i) and i.shape == loop_shape(node)
                 return stage[i] if fusable else ready[i]
             s = max(available(i) for i in node.inputs)
-            key = (loop_shape(node), s)
+        else:
+            s = max(ready[i] for i in node.inputs)
+            kernels.append((position, node))
+        stage[node], ready[node] = s, s + 1
+    _sink(order, stage)
+    loops, loop_of = {}, {}
+    for position, node in enumerate(order):
+        if node in stage and (is_pointwise(node) or is_reduction(node)):
+            key = (loop_shape(node), stage[node])
             if key not in loops:
                 loops[key] = (position, FusedLoop(key[0]))
             loops[key][1].members.append(node)
             loop_of[node] = loops[key][1]
-        else:
-            s = max(ready[i] for i in node.inputs)
-            kernels.append(((s, position), node))
-        stage[node], ready[node] = s, s + 1
-    steps = [((key[1], position), loop) for key, (position, loop) in loops.items()] + kernels
+    steps = [((key[1], position), loop) for key, (position, loop) in loops.items()]
+    steps += [((stage[node], position), node) for position, node in kernels]
     steps.sort(key=lambda item: item[0])
     return Plan([step for _, step in steps], loop_of)
+
+
+def _sink(order, stage):
+    """Move each pointwise node whose readers all sit in one later loop of its
+    shape into that loop: computed where it is read, it needs no array (``b1 *
+    m`` of an optimiser's update waits for the gradient's loop instead of
+    being stored by an early loop and loaded again). Readers first, so chains
+    sink together."""
+    users = {}
+    for node in order:
+        for i in node.inputs:
+            users.setdefault(i, []).append(node)
+    for node in reversed(order):
+        if not is_pointwise(node) or node not in users:
+            continue
+        readers = users[node]
+        stages = {stage.get(u) for u in readers}
+        if (len(stages) == 1 and None not in stages
+                and all((is_pointwise(u) or is_reduction(u)) and loop_shape(u) == node.shape
+                        for u in readers)):
+            stage[node] = max(stage[node], stages.pop())
