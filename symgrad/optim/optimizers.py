@@ -322,7 +322,7 @@ class Optimizer:
             state = self.state.setdefault(name, {})
             size = array_of(p).shape
             if key == "step":
-                value, shape, dtype = state.get(key, 0), (), "int64"
+                value, shape, dtype = state.get(key, 0), (), "float64"
             else:
                 value, shape, dtype = state.get(key, np.zeros(size)), p.shape, p.dtype
                 if np.shape(value) != size:
@@ -447,7 +447,7 @@ class Optimizer:
             if k == "step":
                 if not (isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1):
                     raise ValueError(f"step of {name!r} must be an int >= 1, got {v!r}")
-                entry[k] = np.array(v, dtype=np.int64)  # counted in place, as compiled steps do
+                entry[k] = np.array(v, dtype=np.float64)  # counted in place, as compiled steps do
             elif isinstance(v, np.ndarray) and v.dtype.kind == "f":
                 shapes[k] = v.shape
             else:
@@ -508,18 +508,12 @@ def _present(g, p):
 
 
 def _step(state):
-    """Count a step in ``state["step"]`` (a 0-d array, as compiled steps count
-    it: in place); its new value."""
-    t = state.setdefault("step", np.zeros((), np.int64))
+    """Count a step in ``state["step"]`` (a 0-d float64 array, exact to 2**53, as
+    compiled steps count it: in place, a float as the bias corrections want it,
+    as torch's step tensor); its new value."""
+    t = state.setdefault("step", np.zeros((), np.float64))
     t += 1
     return int(t)
-
-
-def _count(t):
-    """The step count after this step, and it as a float for the bias corrections
-    (float ** float is C's pow, as Python's float ** int)."""
-    t_new = t + 1
-    return t_new, cast(t_new, "float64")
 
 
 class SGD(Optimizer):
@@ -681,11 +675,11 @@ class Adam(Optimizer):
     def _dense_updates(self, p, g):
         (b1, b2), eps = self.betas, _like(self.eps, p)
         t, m, v = (self._state_var(p, k) for k in self.state_keys)
-        t_new, tf = _count(t)
+        t_new = t + 1  # a float: b ** t is C's pow, as Python's float ** int in step
         new_m = m + _like(1 - b1, p) * (g - m)
         new_v = v * _like(b2, p) + _like(1 - b2, p) * g * g
-        denom = sqrt(new_v) / self._rate(p, sqrt(1 - b2 ** tf)) + eps
-        new_p = p - self._rate(p, self._lr / (1 - b1 ** tf)) * new_m / denom
+        denom = sqrt(new_v) / self._rate(p, sqrt(1 - b2 ** t_new)) + eps
+        new_p = p - self._rate(p, self._lr / (1 - b1 ** t_new)) * new_m / denom
         return [(t, t_new), (m, new_m), (v, new_v), (p, new_p)]
 
 
@@ -737,18 +731,18 @@ class SparseAdam(Optimizer):
         step_size = self.lr * math.sqrt(1 - b2 ** t) / (1 - b1 ** t)
         p[rows] -= step_size * m_rows / (np.sqrt(v_rows) + self.eps)
 
-    def _new_values(self, p, m, v, g, tf):
+    def _new_values(self, p, m, v, g, t_new):
         """The rows' new moments and values given their gradient ``g``."""
         b1, b2 = self.betas
         m = m + _like(1 - b1, p) * (g - m)
         v = v + _like(1 - b2, p) * (g * g - v)
-        step_size = self._rate(p, self._lr * sqrt(1 - b2 ** tf) / (1 - b1 ** tf))
+        step_size = self._rate(p, self._lr * sqrt(1 - b2 ** t_new) / (1 - b1 ** t_new))
         return m, v, p - step_size * m / (sqrt(v) + _like(self.eps, p))
 
     def _dense_updates(self, p, g):
         t, m, v = (self._state_var(p, k) for k in self.state_keys)
-        t_new, tf = _count(t)
-        new = self._new_values(p, m, v, g, tf)
+        t_new = t + 1
+        new = self._new_values(p, m, v, g, t_new)
         if p.ndim:  # rows of zeros carry no gradient: they keep their moments
             present = _present(g, p)
             new = [where(present, x, old) for x, old in zip(new, (m, v, p))]
@@ -756,8 +750,8 @@ class SparseAdam(Optimizer):
 
     def _row_updates(self, p, order, sums):
         t, m, v = (self._state_var(p, k) for k in self.state_keys)
-        t_new, tf = _count(t)
+        t_new = t + 1
         rows = [Gather()(x, order) for x in (p, m, v)]
-        new_m, new_v, new_p = self._new_values(*rows, sums, tf)
+        new_m, new_v, new_p = self._new_values(*rows, sums, t_new)
         return [(t, t_new)] + [(x, SetRows()(x, order, new))
                                for x, new in ((m, new_m), (v, new_v), (p, new_p))]
