@@ -1,13 +1,19 @@
 """The training loop: ``sg.Trainer`` and its one-call form ``sg.train``.
 
-A trainer compiles the cost and its gradients once (dense for most
-parameters, row-sparse for embeddings used only through gathers when the
-optimiser applies sparse rows), then runs shuffled minibatches per epoch,
-sets the learning rate from a schedule, records a history for plotting,
+A trainer compiles its training step once: the cost, its gradients (dense
+for most parameters, row-sparse for embeddings used only through gathers
+when the optimiser applies sparse rows) and, when the optimiser has
+``.updates`` (every ``sg.optim`` optimiser does), the optimiser's update of
+the parameters and of its own state, all in one kernel that writes the
+parameter arrays in place (``sg.function(..., updates=...)``). An optimiser
+without ``.updates`` (a user's subclass) gets the gradients back and applies
+them with ``.step``. The trainer runs shuffled minibatches per epoch, sets the
+learning rate from a schedule (the optimiser's ``lr`` is a shared variable
+the kernel reads, so nothing recompiles), records a history for plotting,
 shows a progress bar (a widget in Jupyter, via ``tqdm.auto``) and calls
 callbacks (``sg.callbacks``) after each epoch. It stops with
-``FloatingPointError`` naming the parameter as soon as a gradient is not
-finite, before applying it.
+``FloatingPointError`` naming the parameter as soon as the cost or a gradient
+is not finite, without applying that step.
 
 The parameter arrays are the model's state: they are updated in place. The
 trainer owns the rest (optimiser state, epoch, step count, the shuffling
@@ -24,11 +30,13 @@ from tqdm import tqdm
 
 from .autodiff import grad
 from .checkpoint import write_atomically
+from .elementwise_ops import eq, isfinite, where
 from .function import function
-from .graph import Expr
-from .ops import free_inputs
+from .graph import Expr, toposort
+from .ops import SetRows, free_inputs
 from .optim.optimizers import Optimizer
 from .optim.sparse import SparseRows, gathers_of, sparse_grad
+from .shared import array_of, shared
 
 
 def _resolve(key, inputs, what):
@@ -46,6 +54,65 @@ def _resolve(key, inputs, what):
 
 
 CHECKPOINT_FORMAT = "symgrad.Trainer checkpoint 1"
+
+
+def _has_updates(optimizer):
+    """Whether ``optimizer.updates`` computes what its ``.step`` does: its class
+    defines the symbolic update no higher in the class hierarchy than the
+    NumPy one. So a user's subclass that defines only ``_update`` (or ``step``)
+    is trained by ``.step``, also when it derives from a built-in optimiser."""
+    mro = type(optimizer).__mro__
+
+    def nearest(*methods):  # how many classes up the nearest definition is
+        return min(i for i, c in enumerate(mro) for m in methods if m in vars(c))
+    return nearest("updates", "_dense_updates") <= nearest("step", "_update")
+
+
+def _ownable(array, var):
+    """Whether the compiled step can update ``array`` in place as ``var``'s value:
+    the kernel takes a C-contiguous array of the variable's dtype as it is."""
+    return array.dtype == np.dtype(var.dtype) and array.flags.c_contiguous
+
+
+def _own(var, array):
+    """Make ``array`` itself (not a copy) the shared variable ``var``'s array."""
+    var.set_value(array)           # checks the shape (named dimensions too) and dtype
+    var.op.storage.array = array
+
+
+def _shared_over(var, array):
+    """A shared variable standing for the parameter ``var`` whose array is
+    ``array`` itself, so the compiled step updates the caller's array."""
+    owner = shared(array, name=var.name, shape=var.shape, dtype=var.dtype)
+    owner.op.storage.array = array
+    return owner
+
+
+def _substitute(expr, replace):
+    """``expr`` with each variable in ``replace`` (variable -> expression of its
+    type) replaced, every node above one rebuilt and keeping its name."""
+    new = dict(replace)
+    for node in toposort([expr]):
+        inputs = tuple(new.get(i, i) for i in node.inputs)
+        if node not in new and inputs != node.inputs:
+            new[node] = Expr(node.op, inputs, node.dtype, node.shape)
+            new[node].name = node._name
+    return new.get(expr, expr)
+
+
+def _guarded(ok, target, new):
+    """The update of ``target`` to ``new`` where ``ok`` is 1, else to its own value.
+    A row update (the rows a batch touched set into the target) stays one: its
+    rows are guarded, so no table-sized array is written."""
+    if isinstance(new.op, SetRows) and new.inputs[0] == target:
+        _, index, rows = new.inputs
+        return SetRows()(target, index, where(ok, rows, target[index]))
+    return where(ok, new, target)
+
+
+def _count_non_finite(g):
+    """The number of non-finite values in ``g``, a 0-d expression."""
+    return (1.0 - isfinite(g)).sum()
 
 
 def _progress_bar(progress, total):
@@ -111,21 +178,60 @@ class Trainer:
                        if optimizer.row_wise and gathers_of(cost, self._vars[k])]
         self.dense = [k for k in self.trainable if k not in self.sparse]
         self.wrt = [self._vars[k] for k in self.dense + self.sparse]
-        outputs = [cost] + grad(cost, [self._vars[k] for k in self.dense])
-        for k in self.sparse:
-            outputs += sparse_grad(cost, self._vars[k])
-        self.outputs = outputs
         self.data_inputs = [x for x in inputs if x not in set(self._vars.values())]
         self.backend, self.cache = backend, cache
-        # never tiered: a tiered function answers from NumPy while Numba compiles,
-        # equal only to rounding, so a run's bits would depend on the compile's timing
-        self.function = function(self.data_inputs + list(self._vars.values()), outputs,
-                                 backend=backend, cache=cache, tiered=False)
+        # the compiled step writes the parameter arrays themselves: each must be
+        # what the kernel takes as it is (else the .step path, which converts)
+        self.compiled_step = _has_updates(optimizer) and all(
+            _ownable(params[k], self._vars[k]) for k in self.trainable)
+        if self.compiled_step:
+            self._build_compiled_step()
+        else:
+            self._build_gradients()
         self.rng = np.random.default_rng(rng)
         self.epoch, self.steps = 0, 0
         self.stop_training = False
         self.history = {"epoch": [], "lr": [], "loss": [], "validation": [], "seconds": [],
                         "step_loss": []}
+
+    def _gradients(self, cost, variables):
+        """``[cost]``, the dense gradients, then each sparse one as (index, rows)."""
+        outputs = [cost] + grad(cost, [variables[k] for k in self.dense])
+        for k in self.sparse:
+            outputs += sparse_grad(cost, variables[k])
+        return outputs
+
+    def _build_gradients(self):
+        """The .step path: one function of the data and every parameter returning
+        the cost and the gradients, which :meth:`step` gives to ``optimizer.step``."""
+        self.outputs = self._gradients(self.cost, self._vars)
+        # never tiered: a tiered function answers from NumPy while Numba compiles,
+        # equal only to rounding, so a run's bits would depend on the compile's timing
+        self.function = function(self.data_inputs + list(self._vars.values()), self.outputs,
+                                 backend=self.backend, cache=self.cache, tiered=False)
+
+    def _build_compiled_step(self):
+        """The compiled path: the trainable parameters become shared variables
+        whose arrays are the caller's arrays, and one function of the data (and
+        the frozen parameters) returns the cost and the number of non-finite
+        values in each gradient while it applies the optimiser's updates, all of
+        them guarded: when the cost or any gradient is not finite, every shared
+        array (parameters, moments, step counts) keeps its value."""
+        self._shared = {k: _shared_over(self._vars[k], self.params[k]) for k in self.trainable}
+        cost = _substitute(self.cost, {self._vars[k]: v for k, v in self._shared.items()})
+        self.outputs = outputs = self._gradients(cost, self._shared)
+        n = len(self.dense)
+        grads = outputs[1:1 + n] + [tuple(outputs[1 + n + 2 * i: 3 + n + 2 * i])
+                                    for i in range(len(self.sparse))]
+        updates = self.optimizer.updates([self._shared[k] for k in self.dense + self.sparse],
+                                         grads)
+        # per parameter, its gradient's non-finite values (the rows given, if sparse)
+        bad = [_count_non_finite(g[1] if isinstance(g, tuple) else g) for g in grads]
+        ok = eq(sum(bad, 1.0 - isfinite(cost)), 0.0)
+        updates = [(target, _guarded(ok, target, new)) for target, new in updates]
+        self.function = function(self.data_inputs + [self._vars[k] for k in self.frozen],
+                                 [cost] + bad, updates=updates, backend=self.backend,
+                                 cache=self.cache, tiered=False)
 
     def _data(self, data):
         """``data`` as {data variable: array}, every input present, one length."""
@@ -153,28 +259,48 @@ class Trainer:
         (10.0, array(2.5))
         """
         arrays = self._data(batch)
-        args = [arrays[x] for x in self.data_inputs] + [self.params[k] for k in self._vars]
-        loss, *rest = self.function(*args)
-        grads = dict(zip(self.dense, rest))
-        for i, k in enumerate(self.sparse):
-            index, rows = rest[len(self.dense) + 2 * i: len(self.dense) + 2 * i + 2]
-            grads[k] = SparseRows(index, rows, self.params[k].shape)
-        self._check_finite(loss, grads)
-        self.optimizer.step(self.params, grads)
+        data = [arrays[x] for x in self.data_inputs]
+        if self.compiled_step:
+            self._own_params()
+            loss, *bad = self.function(*data, *[self.params[k] for k in self.frozen])
+            self._check_finite(loss, dict(zip(self.dense + self.sparse, bad)))  # nothing applied
+        else:
+            loss, *rest = self.function(*data, *[self.params[k] for k in self._vars])
+            grads = dict(zip(self.dense, rest))
+            for i, k in enumerate(self.sparse):
+                index, rows = rest[len(self.dense) + 2 * i: len(self.dense) + 2 * i + 2]
+                grads[k] = SparseRows(index, rows, self.params[k].shape)
+            values = {k: g.values if isinstance(g, SparseRows) else g for k, g in grads.items()}
+            self._check_finite(loss, {k: v.size - np.count_nonzero(np.isfinite(v))
+                                      for k, v in values.items()})
+            self.optimizer.step(self.params, grads)
         self.steps += 1
         return float(loss)
 
-    def _check_finite(self, loss, grads):
+    def _own_params(self):
+        """Point each parameter's shared variable at ``params[key]`` again where the
+        caller has put a new array there (``trainer.params[W] = ...``)."""
+        for k, var in self._shared.items():
+            array = self.params[k]
+            if array is not array_of(var):
+                if not _ownable(array, self._vars[k]):
+                    raise TypeError(f"the new value of parameter {var.name!r} must be a "
+                                    f"writeable C-contiguous {var.dtype} array like the one it "
+                                    "replaces (the compiled step updates it in place); pass "
+                                    f"np.ascontiguousarray(value, dtype={var.dtype!r})")
+                _own(var, array)
+
+    def _check_finite(self, loss, bad):
+        """FloatingPointError when ``bad`` (parameter key -> number of non-finite
+        values in its gradient) counts any, or when ``loss`` is not finite."""
         where = f"at epoch {self.epoch}, step {self.steps} (lr {self.optimizer.lr:g})"
-        for key, g in grads.items():
-            values = g.values if isinstance(g, SparseRows) else g
-            bad = values.size - np.count_nonzero(np.isfinite(values))
-            if bad:
+        for key, count in bad.items():
+            if count:
                 raise FloatingPointError(
-                    f"the gradient of {self._vars[key].name!r} has {bad} non-finite value(s) "
-                    f"{where}; training stopped before applying it, so the parameters keep "
-                    "their last finite values. Lower the learning rate or check the data "
-                    "and the initial values")
+                    f"the gradient of {self._vars[key].name!r} has {int(count)} non-finite "
+                    f"value(s) {where}; training stopped before applying it, so the "
+                    "parameters keep their last finite values. Lower the learning rate or "
+                    "check the data and the initial values")
         if not np.isfinite(loss):
             raise FloatingPointError(f"the cost {self.cost.name!r} is {float(loss)} {where}; "
                                      "training stopped before this step")
