@@ -84,7 +84,7 @@ def _shared_over(var, array):
     """A shared variable standing for the parameter ``var`` whose array is
     ``array`` itself, so the compiled step updates the caller's array."""
     owner = shared(array, name=var.name, shape=var.shape, dtype=var.dtype)
-    owner.op.storage.array = array
+    _own(owner, array)
     return owner
 
 
@@ -134,6 +134,18 @@ class Trainer:
     ``cost`` is data, given to :meth:`fit` with examples along axis 0.
     ``backend`` is "numba" (compiled once, the default) or "numpy" (the
     reference); ``cache`` as in :func:`sg.function <symgrad.function>`.
+
+    The training step is one compiled function (``compiled_step`` is True):
+    cost, gradients and the optimiser's ``.updates``, which write the arrays of
+    ``params`` (they become shared variables' arrays; a new array put in
+    ``params`` later is taken up at the next step) and the optimiser's state
+    in place; the learning rate is read at each call, so a schedule compiles
+    nothing. A step whose cost or gradients are not all finite writes nothing.
+    The trainer falls back to computing the gradients and applying them with
+    ``optimizer.step`` (``compiled_step`` is False; same results, slower) for a
+    user's optimiser class that redefines ``.step`` but not ``.updates``, and
+    for a parameter array that is not C-contiguous or not of its variable's
+    dtype (which the kernel cannot write in place).
     ``rng`` (a ``numpy.random.Generator`` or a seed; None: fresh entropy)
     shuffles the examples. The trainer keeps it, with the epoch, the step
     count, the optimiser's state and the history, across :meth:`fit` calls:
@@ -148,8 +160,8 @@ class Trainer:
     >>> Xv = np.random.default_rng(0).normal(size=(100, 2))
     >>> history = trainer.fit({X: Xv, y: Xv @ [2.0, -1.0]}, epochs=20, batch_size=10,
     ...                       progress=False)
-    >>> np.round(params[w], 4), history["loss"][-1] < 1e-8
-    (array([ 2., -1.]), True)
+    >>> np.round(params[w], 4), history["loss"][-1] < 1e-8, trainer.compiled_step
+    (array([ 2., -1.]), True, True)
     """
 
     def __init__(self, cost, params, optimizer, frozen=(), backend="numba", cache=True,
