@@ -54,7 +54,9 @@ computes the same numbers, only slower to load, call or compile:
     output then goes to the stream saved before them. Private piece:
     ``numba.core.errors.ColorShell``, the context manager doing it, replaced
     by one that leaves the streams alone (messages keep their colour codes).
-    Fallback: the streams are swapped as Numba does.
+    Fallback: the streams are swapped as Numba does. Without colorama (or
+    with ``NUMBA_DISABLE_ERROR_MESSAGE_HIGHLIGHTING``) Numba swaps nothing and
+    defines ``NOPColorScheme`` instead: nothing to replace.
 ``bare_callees``
     The loop and block functions only a kernel's entry point calls, compiled
     without the wrappers that let Python (and C, as a callback) call them:
@@ -481,12 +483,17 @@ def leave_streams_alone():
     """
     if not uses("streams_left_alone"):
         return False
-    _module("numba.core.errors").ColorShell = _StreamsLeftAlone
+    errors = _module("numba.core.errors")
+    if hasattr(errors, "ColorShell"):  # absent without colorama: nothing swaps them
+        errors.ColorShell = _StreamsLeftAlone
     return True
 
 
 def _probe_streams_left_alone():
-    return isinstance(getattr(_module("numba.core.errors"), "ColorShell", None), type)
+    errors = _module("numba.core.errors")
+    if hasattr(errors, "NOPColorScheme"):  # no colorama (or highlighting off): no swapping
+        return True
+    return isinstance(getattr(errors, "ColorShell", None), type)
 
 
 # ---------------------------------------------------------------------------
