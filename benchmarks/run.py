@@ -9,8 +9,9 @@ cache in a new process (both after importing symgrad and Numba), median per call
 everywhere), ratio to hand-written NumPy, and max relative error against it.
 W2c (W2 written as the concatenation of five lookups) is followed by its
 per-call ratio over W2's (target: within 10%). Then the W5 scaling rows:
-`sg.grad` time, gradient/forward node ratio and cold compile time at 100, 300 and 1000 ops. With --zoo, only the model-zoo
-table of zoo.py is printed (--out is not written).
+`sg.grad` time, gradient/forward node ratio and cold compile time at 100,
+300 and 1000 ops. With --zoo, only the model-zoo table of zoo.py is printed
+(--out is not written).
 """
 import os
 
