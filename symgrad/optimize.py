@@ -234,28 +234,35 @@ def _accumulated(node):
               and sum(t in u.free_symbols for u in terms) == 1]
     if len(sparse) < 2:
         return None
-    chain = None
-    for t in sparse:
+    chain = None  # started from a chain if there is one: a term added to it costs one node
+    for t in sorted(sparse, key=lambda t: len(of[t].inputs) == SPARSE_ARITY[type(of[t].op)]):
         chain = _add_into(chain, of[t])
     rest = sympy.Add(*[t for t in terms if t not in sparse])
     if rest == 0:
         return chain
-    inputs = [x for p, x in of.items() if p in rest.free_symbols] + [chain]
-    ps = params(len(inputs))
     used = [p for p in of if p in rest.free_symbols]
+    ps = params(len(used) + 1)
     body = rest.xreplace(dict(zip(used, ps))) + ps[-1]
     op = node.op
-    return Elemwise(sympy.Lambda(ps, body), op.fname, op.dtype, op.derivative_of)(*inputs)
+    return Elemwise(sympy.Lambda(ps, body), op.fname, op.dtype, op.derivative_of)(
+        *[of[p] for p in used], chain)
 
 
 def _add_into(acc, term):
-    """``acc + term`` for sparse ``term`` (a chain of them), its parts adding into ``acc``."""
+    """``acc + term`` for a sparse ``term`` (a chain of them): each of its links
+    rebuilt to add into ``acc``, innermost first (a loop: chains can be long)."""
     if acc is None:
         return term
-    arity = SPARSE_ARITY[type(term.op)]
-    if len(term.inputs) > arity:
-        acc = _add_into(acc, term.inputs[arity])
-    return term.op(*term.inputs[:arity], acc)
+    links, base = [], term
+    while base is not None and type(base.op) in SPARSE_ARITY:
+        arity = SPARSE_ARITY[type(base.op)]
+        links.append((base.op, base.inputs[:arity]))
+        base = base.inputs[arity] if len(base.inputs) > arity else None
+    if base is not None:  # a dense base (a sparse op built by hand): added densely
+        acc = acc + base
+    for op, operands in reversed(links):
+        acc = op(*operands, acc)
+    return acc
 
 
 def _stable(node):

@@ -16,6 +16,7 @@ import symgrad as sg
 from symgrad.codegen import Alloc
 from symgrad.graph import toposort
 from symgrad.lowering import lower
+from symgrad.numpy_backend import NumpyProgram
 from symgrad.ops import PutAlong, ScatterAdd, SliceAdd
 from symgrad.optimize import optimize
 
@@ -247,3 +248,34 @@ def test_rows_added_to_a_shared_table_are_written_into_its_array():
     f(i0, r0)
     np.testing.assert_allclose(E.get_value(), _added_at(_added_at(E0, i0, r0), i0, r0),
                                rtol=1e-14)
+
+
+@pytest.mark.parametrize("nesting", ["left", "right"])
+def test_a_long_chain(nesting):
+    """1200 rows scattered into one table, summed ((a + b) + c) + ... or
+    a + (b + (c + ...)): a chain deeper than Python's recursion limit, each
+    term added to the chain built so far (not the chain rebuilt per term).
+    Evaluated by the NumPy reference (compiling 1200 loops is not the point)."""
+    i, r = sg.vector("i", 1200, dtype="int64"), sg.matrix("r", 1200, D)
+    terms = [ScatterAdd(V)(r[k], i[k]) for k in range(1200)]
+    total = terms[0] if nesting == "left" else terms[-1]
+    for t in terms[1:] if nesting == "left" else terms[-2::-1]:
+        total = total + t if nesting == "left" else t + total
+    (rewritten,) = optimize([total])
+    table = [x for x in toposort([rewritten]) if x.shape == (V, D)]
+    assert [type(x.op) for x in table] == [ScatterAdd] * 1200
+    i0, r0 = RNG.integers(0, V, 1200), RNG.normal(size=(1200, D))
+    (got,) = NumpyProgram([i, r], [rewritten])([i0, r0], {})
+    np.testing.assert_allclose(got, _added_at(np.zeros((V, D)), i0, r0), rtol=1e-12, atol=1e-12)
+
+
+def test_a_hand_built_dense_base_is_added_densely():
+    """A sparse op whose base is dense, summed with another: the base is added
+    densely, the rows of both into one chain."""
+    g, idx, dense = sg.matrix("g", 4, D), sg.vector("idx", 4, dtype="int64"), sg.matrix("d", V, D)
+    total = ScatterAdd(V)(g * 2.0, idx) + ScatterAdd(V)(g, idx, dense)
+    (rewritten,) = optimize([total])
+    assert isinstance(rewritten.op, ScatterAdd)
+    g0, i4, d0 = RNG.normal(size=(4, D)), np.array([0, 3, 0, 11]), RNG.normal(size=(V, D))
+    got = sg.function([g, idx, dense], total, backend="numpy")(g0, i4, d0)
+    np.testing.assert_allclose(got, _added_at(d0, i4, 3.0 * g0), rtol=1e-14)

@@ -5,8 +5,8 @@ transpose ``PutAlong``. Indices are checked against their axis at call time
 
 The sparse ops (``ScatterAdd``, ``PutAlong`` and ``slicing.SliceAdd``) add
 their operand into zeros, or, given one more input, into that *base*: the
-optimize stage turns a sum of several of them (a table gathered in several
-places) and of dense terms into one chain, each adding its rows into the
+optimize stage turns a sum of several of them (the gradient of a table
+gathered in several places) into one chain, each adding its rows into the
 previous one's buffer in place (:func:`accumulator`), so the sum costs one
 table-sized buffer instead of one per term.
 """
