@@ -6,6 +6,9 @@ the graph in topological order, each node rebuilt from its rewritten inputs:
 * graph rules (``GRAPH_RULES``): log(exp(z)) -> z (so log(softmax(x)) is
   log_softmax(x)), log(sigmoid(x)) -> -softplus(-x), log(1 - sigmoid(x)) ->
   -softplus(x);
+* lookups of one table at consecutive positions of an index, concatenated
+  (``concatenate([E[idx[:, k]] for k in range(5)], axis=1)``), become one
+  lookup reshaped (``E[idx].reshape(...)``);
 * an einsum of three or more operands becomes pairwise contractions in the
   order ``numpy.einsum_path`` finds cheapest (named dimensions counted as
   :data:`NAMED_SIZE`), so ``einsum("ij,jk,kl->il")`` costs two matrix
@@ -38,13 +41,14 @@ import sympy
 
 from . import elementwise_ops as ew
 from .graph import toposort
-from .ops import Constant, Contract, Elemwise, StopGradient
+from .ops import Constant, Contract, Elemwise, Gather, Slice, StopGradient
 from .ops.contraction import contract
 from .formulas import params
 from .ops.elementwise import cast, stabilised
 from .ops.leaves import constant
 from .ops.indexing import PutAlong, ScatterAdd
 from .ops.slicing import Concatenate, SliceAdd
+from .ops.views import reshape_to
 
 NAMED_SIZE = 256
 """The size assumed for a named dimension when ordering a contraction."""
@@ -123,6 +127,30 @@ def _pairwise(node):
             contract(spec, *taken)]
     (last,) = letters
     return operands[0] if last == out else contract(f"{last}->{out}", operands[0])
+
+
+def _one_lookup(node, keep):
+    """Lookups of one table at consecutive positions of an index's last axis,
+    concatenated along their rows (the lecture's window vector,
+    ``concatenate([E[idx[:, k]] for k in range(5)], axis=1)``), as one lookup
+    reshaped: one gather loop, no copy, and a gradient of one scatter-add.
+    Not when a gradient is wanted with respect to one of the lookups."""
+    if not (isinstance(node.op, Concatenate) and all(
+            isinstance(x.op, Gather) and x not in keep and isinstance(x.inputs[1].op, Slice)
+            for x in node.inputs)):
+        return None
+    table, first = node.inputs[0].inputs[0], node.inputs[0].inputs[1]
+    idx, lead = first.inputs[0], first.op.index[:-1]
+    ks = [x.inputs[1].op.index[-1] for x in node.inputs]
+    if (node.op.axis != first.ndim or table.ndim < 2
+            or any(x.inputs[0] != table or x.inputs[1].inputs[0] != idx
+                   or x.inputs[1].op.index[:-1] != lead for x in node.inputs)
+            or not all(isinstance(k, int) and k >= 0 for k in ks)
+            or ks != list(range(ks[0], ks[0] + len(ks)))):
+        return None
+    index = lead + ((ks[0], ks[0] + len(ks), 1),)
+    whole = index == tuple((0, d, 1) for d in idx.shape)
+    return reshape_to(Gather()(table, idx if whole else Slice(index)(idx)), node.shape)
 
 
 def _folded(node):
@@ -293,7 +321,8 @@ def optimize(outputs, keep=(), for_backend=True):
     keep = set(keep)
     unstopped = [_unstopped] if for_backend else []
     outputs = _rewritten(list(outputs), keep, lambda single_use: [
-        *unstopped, lambda n: _graph_rule(n, keep), _pairwise, _folded])
+        *unstopped, lambda n: _graph_rule(n, keep), lambda n: _one_lookup(n, keep),
+        _pairwise, _folded])
     if for_backend:
         outputs = _rewritten(outputs, keep, lambda single_use: [
             lambda n: _composed(n, single_use), _joined, _accumulated, _stable])

@@ -279,3 +279,31 @@ def test_a_hand_built_dense_base_is_added_densely():
     g0, i4, d0 = RNG.normal(size=(4, D)), np.array([0, 3, 0, 11]), RNG.normal(size=(V, D))
     got = sg.function([g, idx, dense], total, backend="numpy")(g0, i4, d0)
     np.testing.assert_allclose(got, _added_at(d0, i4, 3.0 * g0), rtol=1e-14)
+
+
+def test_concatenated_lookups_of_consecutive_positions_are_one_lookup():
+    """concatenate([E[idx[:, k]] for k in ks], axis=1) is E[idx[:, ks]] reshaped when
+    ks are consecutive: one gather (and one scatter-add in its gradient); other
+    concatenations of lookups stay as written. Values against NumPy either way."""
+    idx, E = sg.matrix("idx", "batch", 5, dtype="int64"), sg.matrix("E", V, D)
+    T = sg.tensor("T", (V, 2, D))
+
+    def window(table, ks, row=slice(None), axis=1):
+        return sg.concatenate([table[idx[row, k]] for k in ks], axis=axis)
+    one = [window(E, range(5)), window(E, [1, 2, 3]), window(T, [2, 3]),
+           window(E, [0, 1], 2, axis=0)]
+    kept = [window(E, [0, 2]), window(E, [1, 0]), sg.concatenate([E[idx[:, 0]], T[idx[:, 1]][:, 0]],
+                                                                   axis=1)]
+    for x in optimize(one):
+        kinds = [type(n.op) for n in toposort([x])]
+        assert kinds.count(sg.ops.Gather) == 1 and sg.ops.Concatenate not in kinds
+    for x in optimize(kept):
+        assert sg.ops.Concatenate in [type(n.op) for n in toposort([x])]
+    idx0, E0, T0 = RNG.integers(0, V, (6, 5)), RNG.normal(size=(V, D)), RNG.normal(size=(V, 2, D))
+    wants = [E0[idx0].reshape(6, 5 * D), E0[idx0[:, 1:4]].reshape(6, 3 * D),
+             T0[idx0[:, 2:4]].reshape(6, 4, D), E0[idx0[2, :2]].reshape(2 * D),
+             E0[idx0[:, [0, 2]]].reshape(6, 2 * D), E0[idx0[:, [1, 0]]].reshape(6, 2 * D),
+             np.concatenate([E0[idx0[:, 0]], T0[idx0[:, 1]][:, 0]], axis=1)]
+    got = sg.function([idx, E, T], one + kept, backend="numpy")(idx0, E0, T0)
+    for g, want in zip(got, wants):
+        np.testing.assert_array_equal(g, want)
