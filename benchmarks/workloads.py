@@ -100,6 +100,25 @@ def w2():
     return Workload("W2", data, graph, by_hand, torch_fn)
 
 
+def w2c():
+    """W2 as the lecture writes it: the window vector is the concatenation of the
+    five word vectors, each its own lookup of E (five gathers of one table), and
+    the batch is a named dimension. Same data and NumPy/PyTorch references as W2."""
+    w = w2()
+
+    def graph():
+        idx = sg.matrix("idx", "batch", 5, dtype="int64")
+        labels = sg.vector("labels", "batch", dtype="int64")
+        E, W = sg.matrix("E", 20000, 50), sg.matrix("W", 100, 250)
+        b, U = sg.vector("b", 100), sg.matrix("U", 5, 100)
+        x = sg.concatenate([E[idx[:, k]] for k in range(5)], axis=1)
+        h = sg.tanh(x @ W.T + b)
+        cost = sg.nn.softmax_cross_entropy(h @ U.T, labels)
+        return cost, [E, W, b, U], [idx, labels, E, W, b, U]
+
+    return Workload("W2c", w.data, graph, w.numpy, w.torch_fn)
+
+
 # W3 -----------------------------------------------------------------------------------
 
 def w3():
@@ -224,4 +243,4 @@ def w5(n_ops=300):
     return Workload("W5", data, graph, by_hand, torch_fn)
 
 
-WORKLOADS = {"W1": w1, "W2": w2, "W3": w3, "W4": w4, "W5": w5}
+WORKLOADS = {"W1": w1, "W2": w2, "W2c": w2c, "W3": w3, "W4": w4, "W5": w5}

@@ -6,6 +6,9 @@ the graph in topological order, each node rebuilt from its rewritten inputs:
 * graph rules (``GRAPH_RULES``): log(exp(z)) -> z (so log(softmax(x)) is
   log_softmax(x)), log(sigmoid(x)) -> -softplus(-x), log(1 - sigmoid(x)) ->
   -softplus(x);
+* lookups of one table at consecutive positions of an index, concatenated
+  (``concatenate([E[idx[:, k]] for k in range(5)], axis=1)``), become one
+  lookup reshaped (``E[idx].reshape(...)``);
 * an einsum of three or more operands becomes pairwise contractions in the
   order ``numpy.einsum_path`` finds cheapest (named dimensions counted as
   :data:`NAMED_SIZE`), so ``einsum("ij,jk,kl->il")`` costs two matrix
@@ -20,8 +23,11 @@ the graph in topological order, each node rebuilt from its rewritten inputs:
   slowly, nor a producer holding a float, which SymPy's canonical forms
   would merge into the consumer's by value: tanh(-2.5 x) is -tanh(2.5 x),
   and a float sweep would print a kernel per sign); a sum of slice_adds that
-  tile an axis becomes a concatenation; and every formula gets the
-  stability rewrites (``rewrites.stabilise``).
+  tile an axis becomes a concatenation; the sparse terms (scatter-adds,
+  slice-adds, put-alongs: the gradient of a table gathered in several
+  places) of any other sum become one chain of them, each adding its rows
+  into the previous one's buffer; and every formula gets the stability
+  rewrites (``rewrites.stabilise``).
 
 ``grad`` optimizes the cost first without the backend-only steps (patterns
 such as log(sigmoid) must be gone before the backward pass, and the formulas
@@ -35,12 +41,14 @@ import sympy
 
 from . import elementwise_ops as ew
 from .graph import toposort
-from .ops import Constant, Contract, Elemwise, StopGradient
+from .ops import Constant, Contract, Elemwise, Gather, Slice, StopGradient
 from .ops.contraction import contract
 from .formulas import params
 from .ops.elementwise import cast, stabilised
 from .ops.leaves import constant
+from .ops.indexing import PutAlong, ScatterAdd
 from .ops.slicing import Concatenate, SliceAdd
+from .ops.views import reshape_to
 
 NAMED_SIZE = 256
 """The size assumed for a named dimension when ordering a contraction."""
@@ -121,6 +129,30 @@ def _pairwise(node):
     return operands[0] if last == out else contract(f"{last}->{out}", operands[0])
 
 
+def _one_lookup(node, keep):
+    """Lookups of one table at consecutive positions of an index's last axis,
+    concatenated along their rows (the lecture's window vector,
+    ``concatenate([E[idx[:, k]] for k in range(5)], axis=1)``), as one lookup
+    reshaped: one gather loop, no copy, and a gradient of one scatter-add.
+    Not when a gradient is wanted with respect to one of the lookups."""
+    if not (isinstance(node.op, Concatenate) and all(
+            isinstance(x.op, Gather) and x not in keep and isinstance(x.inputs[1].op, Slice)
+            for x in node.inputs)):
+        return None
+    table, first = node.inputs[0].inputs[0], node.inputs[0].inputs[1]
+    idx, lead = first.inputs[0], first.op.index[:-1]
+    ks = [x.inputs[1].op.index[-1] for x in node.inputs]
+    if (node.op.axis != first.ndim or table.ndim < 2
+            or any(x.inputs[0] != table or x.inputs[1].inputs[0] != idx
+                   or x.inputs[1].op.index[:-1] != lead for x in node.inputs)
+            or not all(isinstance(k, int) and k >= 0 for k in ks)
+            or ks != list(range(ks[0], ks[0] + len(ks)))):
+        return None
+    index = lead + ((ks[0], ks[0] + len(ks), 1),)
+    whole = index == tuple((0, d, 1) for d in idx.shape)
+    return reshape_to(Gather()(table, idx if whole else Slice(index)(idx)), node.shape)
+
+
 def _folded(node):
     """``node`` evaluated, when its inputs are constants and its value is small
     and no larger than they are (a broadcast stays a view); else None."""
@@ -178,26 +210,87 @@ def _composed(node, single_use):
 def _joined(node):
     """A sum of slice_adds that tile one axis of its shape between them (the
     gradient of a tensor split into pieces, e.g. an LSTM's four gates) as the
-    concatenation of their operands: no zero-filled buffer per piece to add."""
+    concatenation of their operands: no zero-filled buffer per piece to add.
+    A term may be a chain of slice_adds (:func:`_accumulated` made it of an
+    inner sum)."""
     if not (isinstance(node.op, Elemwise) and len(node.inputs) > 1
-            and node.op.formula.expr == sympy.Add(*node.op.formula.variables)
-            and all(isinstance(x.op, SliceAdd) and x.op.shape == node.shape
-                    and x.dtype == node.dtype for x in node.inputs)):
+            and node.op.formula.expr == sympy.Add(*node.op.formula.variables)):
         return None
+    pieces = []  # (index, operand)
+    for x in node.inputs:
+        while isinstance(x.op, SliceAdd) and x.op.shape == node.shape and x.dtype == node.dtype:
+            pieces.append((x.op.index, x.inputs[0]))
+            if len(x.inputs) == 1:
+                break
+            x = x.inputs[1]
+        else:
+            return None
     full = tuple((0, d, 1) for d in node.shape)
-    axes = {a for x in node.inputs for a, k in enumerate(x.op.index) if k != full[a]}
+    axes = {a for index, _ in pieces for a, k in enumerate(index) if k != full[a]}
     if len(axes) != 1:
         return None
     (axis,) = axes
-    bounds = [x.op.index[axis] for x in node.inputs]
+    bounds = [index[axis] for index, _ in pieces]
     if not all(isinstance(b, tuple) and all(isinstance(v, int) for v in b) for b in bounds):
         return None  # an int index, or bounds with a named dimension
-    pieces = sorted(zip(bounds, (x.inputs[0] for x in node.inputs)), key=lambda p: p[0])
+    pieces = sorted(zip(bounds, (g for _, g in pieces)), key=lambda p: p[0])
     ends = [0] + [stop for (_, stop, _), _ in pieces]
     if ends[-1] != node.shape[axis] or any(
             (start, step) != (end, 1) for ((start, _, step), _), end in zip(pieces, ends)):
         return None
     return Concatenate(axis)(*(g for _, g in pieces))
+
+
+SPARSE_ARITY = {ScatterAdd: 2, PutAlong: 2, SliceAdd: 1}
+"""The sparse ops, each with the number of its inputs before its optional base."""
+
+
+def _accumulated(node):
+    """A sum with several sparse terms of its shape and dtype (the gradient of
+    a table gathered in several places: a scatter-add per gather) with those
+    terms as one chain, each adding its rows into the one before: one
+    table-sized buffer filled in place, instead of a zero-filled one per term
+    summed densely. The dense terms are added to the chain's sum after it,
+    as before (an optimiser's update reads a sparse gradient as a whole: the
+    same bits as its NumPy step)."""
+    if not (isinstance(node.op, Elemwise) and isinstance(node.op.formula.expr, sympy.Add)):
+        return None
+    of = dict(zip(node.op.formula.variables, node.inputs))
+    terms = node.op.formula.expr.args
+    sparse = [t for t in terms if t in of and type(of[t].op) in SPARSE_ARITY
+              and of[t].shape == node.shape and of[t].dtype == node.dtype
+              and sum(t in u.free_symbols for u in terms) == 1]
+    if len(sparse) < 2:
+        return None
+    chain = None  # started from a chain if there is one: a term added to it costs one node
+    for t in sorted(sparse, key=lambda t: len(of[t].inputs) == SPARSE_ARITY[type(of[t].op)]):
+        chain = _add_into(chain, of[t])
+    rest = sympy.Add(*[t for t in terms if t not in sparse])
+    if rest == 0:
+        return chain
+    used = [p for p in of if p in rest.free_symbols]
+    ps = params(len(used) + 1)
+    body = rest.xreplace(dict(zip(used, ps))) + ps[-1]
+    op = node.op
+    return Elemwise(sympy.Lambda(ps, body), op.fname, op.dtype, op.derivative_of)(
+        *[of[p] for p in used], chain)
+
+
+def _add_into(acc, term):
+    """``acc + term`` for a sparse ``term`` (a chain of them): each of its links
+    rebuilt to add into ``acc``, innermost first (a loop: chains can be long)."""
+    if acc is None:
+        return term
+    links, base = [], term
+    while base is not None and type(base.op) in SPARSE_ARITY:
+        arity = SPARSE_ARITY[type(base.op)]
+        links.append((base.op, base.inputs[:arity]))
+        base = base.inputs[arity] if len(base.inputs) > arity else None
+    if base is not None:  # a dense base (a sparse op built by hand): added densely
+        acc = acc + base
+    for op, operands in reversed(links):
+        acc = op(*operands, acc)
+    return acc
 
 
 def _stable(node):
@@ -228,10 +321,11 @@ def optimize(outputs, keep=(), for_backend=True):
     keep = set(keep)
     unstopped = [_unstopped] if for_backend else []
     outputs = _rewritten(list(outputs), keep, lambda single_use: [
-        *unstopped, lambda n: _graph_rule(n, keep), _pairwise, _folded])
+        *unstopped, lambda n: _graph_rule(n, keep), lambda n: _one_lookup(n, keep),
+        _pairwise, _folded])
     if for_backend:
         outputs = _rewritten(outputs, keep, lambda single_use: [
-            lambda n: _composed(n, single_use), _joined, _stable])
+            lambda n: _composed(n, single_use), _joined, _accumulated, _stable])
     return outputs
 
 

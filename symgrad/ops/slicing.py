@@ -9,6 +9,7 @@ from symgrad.codegen import ByValue, Index, Subarray
 
 from ..types import resolve_dim, result_dtype
 from .base import Primitive
+from .indexing import accumulator, base_form, base_value, with_base
 
 
 def _numpy_index(index, bindings):
@@ -85,27 +86,28 @@ class Slice(Primitive):
 
 @dataclass(frozen=True)
 class SliceAdd(Primitive):
-    """zeros(shape) with g written at ``index`` (the transpose of Slice)."""
+    """zeros(shape) with g written at ``index`` (the transpose of Slice): input (g,),
+    or (g, base) to add g to ``base`` there instead."""
     shape: tuple
     index: tuple
     label = "slice_add"
 
     def type(self, inputs):
-        (g,) = inputs
-        return g.dtype, self.shape
+        return with_base(inputs[0].dtype, self.shape, self, inputs, 1)
 
     def vjp(self, node, k, g):
-        return Slice(self.index)(g)
+        return Slice(self.index)(g) if k == 0 else g  # k == 1: the base
 
     def evaluate(self, node, args, bindings):
-        out = np.zeros(tuple(resolve_dim(d, bindings) for d in self.shape), dtype=node.dtype)
-        out[_numpy_index(self.index, bindings)] = args[0]
+        out, at = base_value(node, args, 1, bindings), _numpy_index(self.index, bindings)
+        out[at] = out[at] + args[0] if len(args) > 1 else args[0]
         return out
 
     def lower(self, node, low, loop):
-        (g,) = node.inputs
-        name = low.alloc(node, fill=0)
-        low.copy_loop(node, g.shape, g, low.axes(0, g.ndim), name, _sliced(low, self.index))
+        g = node.inputs[0]
+        name = accumulator(node, low, 1)
+        mode = "+=" if len(node.inputs) > 1 else "="  # zeros need no read
+        low.copy_loop(node, g.shape, g, low.axes(0, g.ndim), name, _sliced(low, self.index), mode)
         return name
 
     def index_form(self, node, reader, idx):
@@ -119,8 +121,9 @@ class SliceAdd(Primitive):
             if step != 1:
                 conds.append(sympy.Eq(sympy.Mod(i - start, step), 0))
             inner.append((i - start) / step if step != 1 else i - start)
-        return sympy.Piecewise((reader.at(node.inputs[0], tuple(inner)), sympy.And(*conds)),
+        form = sympy.Piecewise((reader.at(node.inputs[0], tuple(inner)), sympy.And(*conds)),
                                (0, True))
+        return base_form(node, reader, idx, 1, form)
 
 
 @dataclass(frozen=True)
