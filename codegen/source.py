@@ -241,6 +241,11 @@ _BLOCK = 512  # elements per block of a blocked innermost loop (see _blocks)
 # interpreter (a 300-op W5 chain: 0.2x of NumPy where libm gives 1.0x), or,
 # where that cannot compute them, keeps libm
 _VECTOR_MATH_BUDGET = 64
+# ... but only with at least this many calls: the interpreter's helpers cost
+# ~1.5 s to compile the first time a machine uses them (then they are cached),
+# while libm's compile stays short below it (a 100-op W5 chain, 80 calls:
+# 0.9 s with libm, 2.4 s with the interpreter's first compile)
+_INTERPRETER_CALLS = 160
 
 
 def _vector_math(body, innermost, accumulators):
@@ -267,7 +272,7 @@ def _interpreted(body, innermost):
     values only, no store into an array the loop loads, since the stores run
     after the formulas and the loads before); else None."""
     computes = [st for st in innermost if isinstance(st, Compute)]
-    if sum(math_calls(st.formula) for st in computes) <= _VECTOR_MATH_BUDGET:
+    if sum(math_calls(st.formula) for st in computes) < _INTERPRETER_CALLS:
         return None
     loads = {st.sym: st for st in innermost if isinstance(st, Load)}
     loaded = {st.array for st in body if isinstance(st, Load)}
