@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from . import arrays, cache_folder, numba_internals, runtime, vmath
+from . import arrays, cache_folder, numba_internals, rows, runtime, vmath
 from .outline import BLOCK_PREFIX, LOOP_PREFIX
 from .source import ENTRY, program_source
 
@@ -48,7 +48,7 @@ def _hash_files(*modules):
 
 
 # kernels call these modules: a change to them must miss the cache
-_RUNTIME_HASH = _hash_files(arrays, numba_internals, runtime, vmath)
+_RUNTIME_HASH = _hash_files(arrays, numba_internals, rows, runtime, vmath)
 # (key, cache_dir, public API forced) -> Compiled, so equal programs in one
 # process share a dispatcher
 _loaded = {}

@@ -8,7 +8,8 @@ each body statement is placed at the outermost loop level where all its
 operands are known, so loads and formulas of broadcast operands are hoisted
 out of inner loops. The innermost loop uses codegen.vmath's vectorisable
 math and, where it has full reductions or vsin / vcos, runs in blocks (see
-``_blocks``); loop indices are unsigned (``nonneg``) so that LLVM sees plain
+``_blocks``); with more calls than LLVM can inline, its formulas run in
+blocks in codegen.rows' interpreter (see ``_interpreted``); loop indices are unsigned (``nonneg``) so that LLVM sees plain
 strided accesses and can vectorise. Sums into float32 (int32) arrays
 accumulate in float64 (int64) and round once (see ``_loop``).
 Arrays are allocated, reshaped and multiplied through ``codegen.arrays``
@@ -27,6 +28,7 @@ from .outline import Outliner
 from .printer import VECTOR_MATH, NumbaPrinter, formula_lines, instantiate, math_calls
 from .program import Alloc, ArgOneHot, Argsort, ByValue, CheckBounds, Compute, Copy, Load, \
     Loop, MatMul, Reshape, Store, Subarray
+from .rows import RowsProgram, Unsupported
 from .vmath import SIN_COS_LIMIT
 
 ENTRY = "kernel"
@@ -79,6 +81,7 @@ def _index_depth(index, depth):
 class _Writer:
     def __init__(self):
         self.lines = []
+        self.definitions = {}  # module-level name: the codegen.rows.RowsProgram it defines
 
     def add(self, indent, text):
         self.lines.append("    " * indent + text)
@@ -169,9 +172,11 @@ def _loop(w, indent, loop, arrays, zeroed=frozenset()):
         levels[d].append(st)
     # a 0-d "loop" is scalar code: nothing to vectorise or block
     vector_math = n > 0 and _vector_math(body, levels[n], accumulators)
+    rows = n > 0 and not vector_math and _interpreted(body, levels[n])
     # blocks for full reductions only: a row sum over a few elements per row
     # would pay more for them than it saves (a (5e5, 2) sum over axis 1: 10x)
-    blocked = n > 0 and (0 in accumulators.values() or vector_math and _reduces(levels[n]))
+    blocked = n > 0 and (0 in accumulators.values() or vector_math and _reduces(levels[n])
+                         or rows)
     accs, widened, lanes = {}, {}, set()
     for k, st in enumerate(accumulators):
         accs[st] = acc = f"acc{k}_{st.array}"
@@ -210,8 +215,10 @@ def _loop(w, indent, loop, arrays, zeroed=frozenset()):
         for st in accumulators:
             start(st)
     if blocked:
+        if rows:
+            _allocate_rows(w, indent, n - 1, rows)
         _blocks(w, indent + n - 1, n - 1, loop.shape[n - 1], levels[n], accs, lanes,
-                vector_math)
+                vector_math, rows)
     else:
         for st in levels[n]:
             _statement(w, indent + n, st, accs, vector_math)
@@ -230,8 +237,15 @@ _BLOCK = 512  # elements per block of a blocked innermost loop (see _blocks)
 # Vectorisable math inlines ~40 instructions per call where libm is one call,
 # and LLVM's time grows faster than linearly in the size of one loop body
 # (W5 chains: 80 calls 1.0 s in LLVM, 240 calls 26 s; with libm 1.4 s): a
-# loop with more calls than this keeps libm
+# loop with more calls than this runs its formulas in codegen.rows' block
+# interpreter (a 300-op W5 chain: 0.2x of NumPy where libm gives 1.0x), or,
+# where that cannot compute them, keeps libm
 _VECTOR_MATH_BUDGET = 64
+# ... but only with at least this many calls: the interpreter's helpers cost
+# ~1.5 s to compile the first time a machine uses them (then they are cached),
+# while libm's compile stays short below it (a 100-op W5 chain, 80 calls:
+# 0.9 s with libm, 2.4 s with the interpreter's first compile)
+_INTERPRETER_CALLS = 160
 
 
 def _vector_math(body, innermost, accumulators):
@@ -251,6 +265,84 @@ def _vector_math(body, innermost, accumulators):
                for st in stores)
 
 
+def _interpreted(body, innermost):
+    """A codegen.rows.RowsProgram computing the formulas of the innermost loop
+    body a block at a time, where they make more vmath calls than the budget
+    (and can be: float64 formulas of float64 values, loads indexed by loaded
+    values only, no store into an array the loop loads, since the stores run
+    after the formulas and the loads before); else None."""
+    computes = [st for st in innermost if isinstance(st, Compute)]
+    if sum(math_calls(st.formula) for st in computes) < _INTERPRETER_CALLS:
+        return None
+    loads = {st.sym: st for st in innermost if isinstance(st, Load)}
+    loaded = {st.array for st in body if isinstance(st, Load)}
+    if any(st.dtype != "float64" or st.cast for st in computes) or any(
+            isinstance(st, Store) and st.array in loaded for st in body) or any(
+            isinstance(e, ByValue) and e.sym not in loads for st in loads.values()
+            for e in st.index) or any(
+            isinstance(st, CheckBounds) and st.sym not in loads for st in innermost):
+        return None
+    inputs = list(dict.fromkeys(a for st in computes for a in st.args if a in loads))
+    computed = {st.sym for st in computes}
+    outputs = list(dict.fromkeys(st.sym for st in innermost
+                                 if isinstance(st, Store) and st.sym in computed))
+    lines = []
+    for st in computes:
+        printed, result, _ = _printed(st, True)
+        lines += [instantiate(line, st.args, st.sym).split(" = ", 1) for line in printed]
+        lines.append((st.sym, instantiate(result, st.args, st.sym)))
+    try:
+        return RowsProgram(lines, inputs, outputs, _BLOCK)
+    except Unsupported:
+        return None
+
+
+def _allocate_rows(w, indent, var, rows):
+    """The interpreter's stage and constants for the loop over ``i<var>``, and
+    its instruction table (module-level)."""
+    w.definitions[rows.name] = rows
+    w.add(indent, f"stage{var} = arrays.empty(({rows.rows * _BLOCK},), np.float64)")
+    w.add(indent, f"rows_constants{var} = arrays.empty(({max(len(rows.constants), 1)},), "
+                  f"np.float64)")
+
+
+def _interpreted_block(w, indent, var, body, accs, rows):
+    """One block of an innermost loop whose formulas ``rows`` computes: a loop
+    of the loads (and bounds checks) storing the formulas' inputs into their
+    rows, the interpreter, then a loop of the stores, reading the formulas'
+    results from their rows (and loading again what they store as loaded)."""
+    i, start, stop = f"i{var}", f"start{var}", f"stop{var}"
+
+    def row(name):
+        return f"stage{var}[nonneg({i} - {start} + {rows.offset[name]})]"
+
+    loads = {st.sym: st for st in body if isinstance(st, Load)}
+    w.add(indent, f"for {i} in range({start}, {stop}):")
+    for st in body:
+        if isinstance(st, (Load, CheckBounds)):
+            _statement(w, indent + 1, st, accs, False)
+        if isinstance(st, Load) and st.sym in rows.offset:
+            w.add(indent + 1, f"{row(st.sym)} = {st.sym}")
+    for line in rows.dispatch(f"stage{var}", f"rows_constants{var}", f"{stop} - {start}"):
+        w.add(indent, line)
+    stores = [st for st in body if isinstance(st, Store)]
+    needed = {st.sym for st in stores if st.sym in loads}
+    for st in reversed(list(loads.values())):  # and the loads their indices come from
+        if st.sym in needed:
+            needed |= {e.sym for e in st.index if isinstance(e, ByValue)}
+    w.add(indent, f"for {i} in range({start}, {stop}):")
+    for st in body:
+        if isinstance(st, Load) and st.sym in needed:
+            _statement(w, indent + 1, st, accs, False)
+    for name in rows.outputs:
+        w.add(indent + 1, f"{name} = {row(name)}")
+    for st in stores:
+        if st in accs:
+            w.add(indent + 1, f"{accs[st]}_block[nonneg({i} - {start})] = {st.sym}")
+        else:
+            _statement(w, indent + 1, st, accs, False)
+
+
 def _reduces(statements):
     """Whether vector math would print a vsin / vcos in ``statements``."""
     return any(_printed(st, True)[2] for st in statements if isinstance(st, Compute))
@@ -260,7 +352,7 @@ def _printed(st, vector_math):
     return _formula_lines(st.formula, st.dtype, vector_math)
 
 
-def _blocks(w, indent, var, extent, body, accs, lanes, vector_math):
+def _blocks(w, indent, var, extent, body, accs, lanes, vector_math, rows=None):
     """The innermost loop (over ``i<var>``) in blocks of ``_BLOCK`` elements.
 
     Full reductions: the body stores a block's values in a small buffer, then
@@ -271,18 +363,27 @@ def _blocks(w, indent, var, extent, body, accs, lanes, vector_math):
     sums per position in the block (see ``_loop``), vectorised too.
 
     vsin / vcos reduce their argument exactly below SIN_COS_LIMIT only: the body
-    notes any larger argument, and such a block is computed again with libm."""
+    notes any larger argument, and such a block is computed again with libm.
+    With ``rows`` (a codegen.rows.RowsProgram), the body's formulas run in the
+    interpreter instead (see ``_interpreted_block``)."""
     i, start, stop, end = f"i{var}", f"start{var}", f"stop{var}", size(extent)
     huge = f"huge{var}"
     reduced = vector_math and _reduces(body)
+    if rows:
+        for k, constant in enumerate(rows.constants):  # known before the loop
+            w.add(indent, f"rows_constants{var}[{k}] = {constant}")
     w.add(indent, f"for {start} in range(0, {end}, {_BLOCK}):")
     w.add(indent + 1, f"{stop} = {start} + {_BLOCK}")  # min() would compile a helper
     w.add(indent + 1, f"if {stop} > {end}:")
     w.add(indent + 2, f"{stop} = {end}")
-    if reduced:
-        w.add(indent + 1, f"{huge} = False")
-    w.add(indent + 1, f"for {i} in range({start}, {stop}):")
-    _block_body(w, indent + 2, i, start, body, accs, vector_math, huge if reduced else None)
+    if rows:
+        _interpreted_block(w, indent + 1, var, body, accs, rows)
+    else:
+        if reduced:
+            w.add(indent + 1, f"{huge} = False")
+        w.add(indent + 1, f"for {i} in range({start}, {stop}):")
+        _block_body(w, indent + 2, i, start, body, accs, vector_math,
+                    huge if reduced else None)
     if reduced:
         w.add(indent + 1, f"if {huge}:")
         w.add(indent + 2, f"for {i} in range({start}, {stop}):")
@@ -385,8 +486,9 @@ class _Step:
     outlined: bool = False
 
 
-def _steps(program):
-    """The entry point's statements as _Steps."""
+def _steps(program, definitions):
+    """The entry point's statements as _Steps; module-level definitions they
+    use are added to ``definitions``."""
     steps = []
     arrays, zeroed = {}, set()  # (dtype, shape) by name; arrays as allocated with 0
     for st in program.statements:
@@ -421,6 +523,7 @@ def _steps(program):
             _argsort(w, 1, st)
         elif isinstance(st, Loop):
             _loop(w, 1, st, arrays, zeroed)
+            definitions.update(w.definitions)
             zeroed -= {s.array for s in st.body if isinstance(s, Store)}
             # a 0-d loop is a few scalar lines: never worth a call of its own, unless
             # it checks bounds
@@ -440,14 +543,20 @@ def program_source(program, roll=True):
     # argsort_rows only where used: every other kernel's source stays as it was
     runtime = ["nonneg", "select"] + (["argsort_rows"] if any(
         isinstance(st, Argsort) for st in program.statements) else [])
-    imported = {"math", "np", "arrays", *runtime, *("v" + name for name in VECTOR_MATH)}
+    definitions = {}
+    steps = _steps(program, definitions)
+    helpers = sorted({name for rows in definitions.values() for name in rows.helpers()})
+    imported = {"math", "np", "arrays", *runtime, *("v" + name for name in VECTOR_MATH),
+                *definitions, *helpers}
     header = ["import math", "import numpy as np",
               f"from {_PACKAGE} import arrays",
               f"from {_PACKAGE}.runtime import {', '.join(runtime)}",
               f"from {_PACKAGE}.vmath import {', '.join('v' + name for name in VECTOR_MATH)}"]
+    if definitions:  # the interpreter only where used: other kernels' source stays as it was
+        header += [f"from {_PACKAGE}.rows import {', '.join(helpers)}",
+                   *(rows.definition() for rows in definitions.values())]
     outer = set(program.params) | {getattr(st, "name", None) for st in program.statements}
     outliner = Outliner(outer, imported)
-    steps = _steps(program)
     forms = [outliner.canonical(step.body)[:2] if step.body else None for step in steps]
     repeats = collections.Counter(text for text, _ in filter(None, forms))
     groups = [[outliner.call(*form, step.result)] if form and (step.outlined or repeats[form[0]] > 1)
