@@ -54,7 +54,7 @@ def _make(name, n_ops=None):
 
 
 def _first(name, backend, n_ops):
-    import symgrad.codegen  # noqa: F401 - importing Numba is a per-process cost, not compile time
+    import symgrad_codegen  # noqa: F401 - importing Numba is a per-process cost, not compile time
     w = _make(name, n_ops)
     start = time.perf_counter()
     w.build(backend)(*w.data)

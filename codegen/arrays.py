@@ -23,7 +23,7 @@ view``): a kernel cannot write ``arrays.view``, since Numba refuses any
 ``.view`` attribute that is not an array's.
 
 >>> import numba, numpy as np
->>> from symgrad.codegen import arrays
+>>> from symgrad_codegen import arrays
 >>> @numba.njit
 ... def row_sums(a):
 ...     return arrays.matmul(arrays.reshape(a, (2, 3)), arrays.full((3, 1), 1.0, np.float64))

@@ -154,7 +154,7 @@ def compile_program(program, cache_dir=None, salt="", roll=True):
     of a block function on a line of its own (``program_source``).
 
     >>> import sympy
-    >>> from symgrad.codegen.program import Alloc, Compute, Index, Load, Loop, Program, Store
+    >>> from symgrad_codegen.program import Alloc, Compute, Index, Load, Loop, Program, Store
     >>> n, t = sympy.Symbol("n0", integer=True), sympy.Symbol("t0", real=True)
     >>> body = (Load("a", "x", (Index(0),)), Compute("b", sympy.Lambda((t,), t * t), ("a",),
     ...         "float64"), Store("y", (Index(0),), "b"))

@@ -212,7 +212,7 @@ def helper(py_func):
     ``__pycache__``, which deleting the cache folder misses, read-only in a
     system install) or under ``$NUMBA_CACHE_DIR``.
 
-    >>> from symgrad.codegen import vmath
+    >>> from symgrad_codegen import vmath
     >>> vmath.vexp(0.0), any(dispatcher is vmath.vexp for dispatcher, _ in _helpers)
     (1.0, True)
     """

@@ -35,7 +35,7 @@ def _size(folder):
 
 
 def _cache(clear):
-    from .codegen import cache_folder
+    from symgrad_codegen import cache_folder
     from .numba_backend import cache_dir
     folder = cache_dir()
     if clear:

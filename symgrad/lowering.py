@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import sympy
 
-from symgrad.codegen import (Alloc, ByValue, CheckBounds, Compute, Copy, Index, Load, Loop, Program,
+from symgrad_codegen import (Alloc, ByValue, CheckBounds, Compute, Copy, Index, Load, Loop, Program,
                      Reshape, Store, Subarray)
 
 from .fusion import FusedLoop, plan

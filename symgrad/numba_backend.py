@@ -18,10 +18,10 @@ import threading
 import numpy as np
 from numba.core.errors import TypingError
 
-from symgrad.codegen import compile_program
-from symgrad.codegen.cache_folder import user_cache_folder
-from symgrad.codegen.compiler import recompile
-from symgrad.codegen.numba_internals import entry_for, is_cache_load_failure, leave_streams_alone
+from symgrad_codegen import compile_program
+from symgrad_codegen.cache_folder import user_cache_folder
+from symgrad_codegen.compiler import recompile
+from symgrad_codegen.numba_internals import entry_for, is_cache_load_failure, leave_streams_alone
 
 from .errors import ShapeError
 from .lowering import lower

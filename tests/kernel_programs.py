@@ -1,7 +1,7 @@
 """Small codegen kernel programs shared by the cache tests."""
 import sympy
 
-from symgrad.codegen.program import Alloc, Compute, Index, Load, Loop, Program, Store
+from symgrad_codegen.program import Alloc, Compute, Index, Load, Loop, Program, Store
 
 
 def scaled_square(k):

@@ -15,8 +15,9 @@ import textwrap
 import pytest
 
 import symgrad
+import symgrad_codegen
 from explicit_backends import _skip_in_the_numba_pass  # noqa: F401 - autouse fixture
-from symgrad.codegen import cache_folder, numba_internals, vmath
+from symgrad_codegen import cache_folder, numba_internals, vmath
 from symgrad.numba_backend import cache_dir
 
 HOME = "/home/ada"
@@ -87,7 +88,7 @@ SCRIPT = textwrap.dedent("""
     import json, sys
     import numpy as np
     import symgrad as sg
-    from symgrad.codegen import numba_internals, runtime, vmath
+    from symgrad_codegen import numba_internals, runtime, vmath
     from symgrad.numba_backend import cache_dir
     x = sg.vector("x", "n")
     cost = (sg.exp(x) * float(sys.argv[1])).sum() + sg.tanh(sg.argsort(x) * 1.0).sum()
@@ -115,11 +116,10 @@ def sandbox(tmp_path_factory):
     root = tmp_path_factory.mktemp("sandbox")
     site = root / "site"
     package = pathlib.Path(symgrad.__file__).parent
-    codegen = pathlib.Path(symgrad.codegen.__file__).parent  # beside symgrad/ in a checkout
-    skip = shutil.ignore_patterns("__pycache__", "codegen")
+    codegen = pathlib.Path(symgrad_codegen.__file__).parent  # beside symgrad/ in a checkout
+    skip = shutil.ignore_patterns("__pycache__")
     shutil.copytree(package, site / "symgrad", ignore=skip)
-    shutil.copytree(codegen, site / "symgrad" / "codegen",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(codegen, site / "symgrad_codegen", ignore=skip)
     for folder, _, names in os.walk(site):
         for name in names:
             os.chmod(os.path.join(folder, name), 0o444)

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from symgrad.codegen import compiler
+from symgrad_codegen import compiler
 from kernel_programs import scaled_square
 from explicit_backends import _skip_in_the_numba_pass  # noqa: F401 - autouse fixture
 

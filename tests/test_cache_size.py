@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from symgrad.codegen import cache_folder, compiler
+from symgrad_codegen import cache_folder, compiler
 from kernel_programs import scaled_square
 from explicit_backends import _skip_in_the_numba_pass  # noqa: F401 - autouse fixture
 
@@ -135,8 +135,8 @@ def test_evict_counts_whole_entries_and_leaves_other_files(tmp_path):
 SCRIPT = """
 import json, sys
 import numpy as np
-import symgrad.codegen.cache_folder
-symgrad.codegen.cache_folder.GRACE_SECONDS = 0  # evict anything of anyone's at once: the worst case
+import symgrad_codegen.cache_folder
+symgrad_codegen.cache_folder.GRACE_SECONDS = 0  # evict anything of anyone's at once: the worst case
 import symgrad as sg
 out = []
 for k in range(int(sys.argv[1]), int(sys.argv[1]) + 6):

@@ -11,7 +11,7 @@ import pytest
 from explicit_backends import _skip_in_the_numba_pass  # noqa: F401 - autouse fixture
 from kernel_programs import scaled_square
 from symgrad.__main__ import main
-from symgrad.codegen import cache_folder, compiler, numba_internals
+from symgrad_codegen import cache_folder, compiler, numba_internals
 from symgrad.numba_backend import cache_dir
 
 

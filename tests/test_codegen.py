@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import sympy
 
-from symgrad.codegen import (Alloc, Compute, Index, Load, Loop, NumbaPrinter, Program, Store,
+from symgrad_codegen import (Alloc, Compute, Index, Load, Loop, NumbaPrinter, Program, Store,
                      compile_program)
 
 t0, t1 = sympy.symbols("t0 t1", real=True)

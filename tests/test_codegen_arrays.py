@@ -5,7 +5,7 @@ import numba
 import numpy as np
 import pytest
 
-from symgrad.codegen.arrays import empty, full, matmul, view
+from symgrad_codegen.arrays import empty, full, matmul, view
 from explicit_backends import _skip_in_the_numba_pass  # noqa: F401 - autouse fixture
 
 RNG = np.random.default_rng(7)

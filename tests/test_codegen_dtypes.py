@@ -17,7 +17,7 @@ import pytest
 import sympy
 
 import symgrad as sg
-from symgrad.codegen import Alloc, Index, Load, Loop, Program, Reshape, Store, compile_program
+from symgrad_codegen import Alloc, Index, Load, Loop, Program, Reshape, Store, compile_program
 from explicit_backends import _skip_in_the_numba_pass  # noqa: F401 - autouse fixture
 
 SIZES = (4_000_000, 16_000_000)

@@ -1,5 +1,5 @@
 """The examples in codegen's docstrings, run under the name it installs as,
-``symgrad.codegen`` (pytest's ``--doctest-modules`` would import the folder a
+``symgrad_codegen`` (pytest's ``--doctest-modules`` would import the folder a
 second time as a top-level ``codegen``, with its own copy of every module)."""
 import doctest
 import importlib
@@ -7,14 +7,14 @@ import pkgutil
 
 import pytest
 
-import symgrad.codegen
+import symgrad_codegen
 
-MODULES = ["symgrad.codegen"] + [
-    info.name for info in pkgutil.iter_modules(symgrad.codegen.__path__, "symgrad.codegen.")]
+MODULES = ["symgrad_codegen"] + [
+    info.name for info in pkgutil.iter_modules(symgrad_codegen.__path__, "symgrad_codegen.")]
 
 
 def test_codegen_installs_under_symgrad():
-    assert symgrad.codegen.__name__ == "symgrad.codegen"
+    assert symgrad_codegen.__name__ == "symgrad_codegen"
     assert len(MODULES) > 5
 
 

@@ -4,7 +4,7 @@ Checked by the numbers (hand-written NumPy) and by the program's statements."""
 import numpy as np
 
 import symgrad as sg
-from symgrad.codegen import Alloc, Copy, Loop, MatMul
+from symgrad_codegen import Alloc, Copy, Loop, MatMul
 from symgrad.lowering import lower
 
 RNG = np.random.default_rng(7)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import symgrad as sg
-from symgrad.codegen import arrays, cache_folder, compiler, numba_internals
+from symgrad_codegen import arrays, cache_folder, compiler, numba_internals
 from explicit_backends import _skip_in_the_numba_pass  # noqa: F401 - autouse fixture
 from kernel_programs import scaled_square
 from symgrad.numba_backend import NumbaProgram
@@ -148,6 +148,18 @@ def test_a_missing_private_piece_turns_off_its_features_only(monkeypatch, redete
     monkeypatch.setenv(ENV, "0")
     _hide(monkeypatch, hidden)
     assert numba_internals.features() == {f: f not in off for f in numba_internals.FEATURES}
+
+
+def test_without_colorama_numba_swaps_no_streams_so_none_are_replaced(monkeypatch, redetect):
+    # Numba without colorama defines NOPColorScheme and no ColorShell: nothing to replace
+    monkeypatch.setenv(ENV, "0")
+    real = numba_internals._module
+    errors = types.SimpleNamespace(**{k: v for k, v in vars(real("numba.core.errors")).items()
+                                      if k != "ColorShell"}, NOPColorScheme=object)
+    monkeypatch.setattr(numba_internals, "_module",
+                        lambda name: errors if name == "numba.core.errors" else real(name))
+    assert numba_internals.uses("streams_left_alone")
+    assert numba_internals.leave_streams_alone() and not hasattr(errors, "ColorShell")
 
 
 def test_a_changed_private_piece_turns_off_its_feature(monkeypatch, redetect):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import symgrad as sg
-from symgrad.codegen import Alloc, Loop, Store
+from symgrad_codegen import Alloc, Loop, Store
 from symgrad.lowering import lower
 from symgrad.optimize import optimize
 from symgrad.optim import SparseRows

@@ -11,9 +11,9 @@ import pytest
 import sympy
 
 import symgrad as sg
-from symgrad.codegen import Alloc, Compute, Index, Load, Loop, Program, Store, Subarray, compile_program, \
+from symgrad_codegen import Alloc, Compute, Index, Load, Loop, Program, Store, Subarray, compile_program, \
     program_source
-from symgrad.codegen.numba_internals import array_intrinsic
+from symgrad_codegen.numba_internals import array_intrinsic
 from symgrad.function import Function
 from symgrad.lowering import lower
 from symgrad.optimize import optimize
@@ -66,8 +66,8 @@ def test_unrolled_steps_share_their_functions():
 @pytest.fixture
 def eager_blocks(monkeypatch):
     """Blocks for runs of any length (the tests are about how they work, not when)."""
-    import symgrad.codegen.outline
-    monkeypatch.setattr(symgrad.codegen.outline, "_LEAST_SAVED", 8)
+    import symgrad_codegen.outline
+    monkeypatch.setattr(symgrad_codegen.outline, "_LEAST_SAVED", 8)
 
 
 def test_gate_slices_are_read_in_place_and_x_t_is_a_view():
@@ -146,8 +146,8 @@ def lstm_functions():
     cost, params, data = lstm(5)
     inputs = data + params
     with pytest.MonkeyPatch.context() as patch:
-        import symgrad.codegen.outline
-        patch.setattr(symgrad.codegen.outline, "_LEAST_SAVED", 8)
+        import symgrad_codegen.outline
+        patch.setattr(symgrad_codegen.outline, "_LEAST_SAVED", 8)
         # not cached: the test counts the compiles of the loop and block functions,
         # which a kernel loaded from the disk cache does not do
         return {backend: Function(inputs, [cost] + sg.grad(cost, params), backend=backend,
@@ -218,14 +218,14 @@ def test_a_loop_over_steps_that_does_not_type_falls_back_to_the_steps_written_ou
         monkeypatch, eager_blocks):
     """Should the loop over repeated steps not type in Numba, the kernel is
     compiled with each step on a line of its own: same results, no error."""
-    import symgrad.codegen.outline
+    import symgrad_codegen.outline
 
-    rolled = symgrad.codegen.outline.Outliner._rolled
+    rolled = symgrad_codegen.outline.Outliner._rolled
 
     def broken(self, *args):
         return rolled(self, *args) + ["    undefined_name_in_the_loop"]
 
-    monkeypatch.setattr(symgrad.codegen.outline.Outliner, "_rolled", broken)
+    monkeypatch.setattr(symgrad_codegen.outline.Outliner, "_rolled", broken)
     cost, params, data = lstm(6)
     inputs = data + params
     f = Function(inputs, [cost] + sg.grad(cost, params), backend="numba", cache=False)

@@ -1,7 +1,8 @@
 """What ``pip install symgrad`` puts on a machine: a wheel built from this
-checkout holds one top-level package, ``symgrad`` (``codegen/`` inside it, as
-``symgrad.codegen``: the unrelated ``codegen`` distribution on the package
-index installs a top-level ``codegen/``, which must not collide), every module
+checkout holds two top-level packages, ``symgrad`` and ``symgrad_codegen`` (the
+checkout's ``codegen/``, under a name of its own: the unrelated ``codegen``
+distribution on the package index installs a top-level ``codegen/``, which must
+not collide, and codegen must load without symgrad), every module
 of the source, and requires only the core libraries; scikit-learn and
 graphviz come with extras."""
 import email.parser
@@ -45,14 +46,14 @@ def wheel(tmp_path_factory):
         return names, email.parser.Parser().parsestr(archive.read(metadata).decode())
 
 
-def test_the_wheel_installs_one_top_level_package_with_every_module(wheel):
+def test_the_wheel_installs_symgrad_and_its_codegen_with_every_module(wheel):
     names, metadata = wheel
     info = f"symgrad-{metadata['Version']}.dist-info"
-    assert {name.split("/")[0] for name in names} == {"symgrad", info}
+    assert {name.split("/")[0] for name in names} == {"symgrad", "symgrad_codegen", info}
     expected = {p.relative_to(ROOT).as_posix() for p in (ROOT / "symgrad").rglob("*.py")
                 if "__pycache__" not in p.parts}
-    expected |= {f"symgrad/codegen/{p.name}" for p in (ROOT / "codegen").glob("*.py")}
-    assert "symgrad/codegen/vmath.py" in expected
+    expected |= {f"symgrad_codegen/{p.name}" for p in (ROOT / "codegen").glob("*.py")}
+    assert "symgrad_codegen/vmath.py" in expected
     assert expected <= set(names), sorted(expected - set(names))  # a package left out of setup.cfg
     assert not [n for n in names if n.endswith((".nbi", ".nbc", ".pyc"))]  # no cached code
 
@@ -74,16 +75,17 @@ def test_the_wheel_requires_only_the_core_and_the_extras_the_rest(wheel):
     assert "pytest" in extras["dev"]
 
 
-def test_the_installed_symgrad_has_codegen_inside_from_any_folder(tmp_path):
+def test_the_installed_codegen_loads_from_any_folder_without_symgrad(tmp_path):
     # from another folder than the checkout, as a user's script runs (an editable
-    # install maps symgrad.codegen to the checkout's codegen/ folder)
-    script = ("import importlib.util, symgrad.codegen.vmath as v; "
+    # install maps symgrad_codegen to the checkout's codegen/ folder)
+    script = ("import importlib.util, sys, symgrad_codegen.vmath as v; "
+              "assert 'symgrad' not in sys.modules, 'loading codegen loaded symgrad'; "
               "print(v.__name__, importlib.util.find_spec('codegen') is None)")
     done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
                           text=True, timeout=120,
                           env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
     assert done.returncode == 0, done.stderr
     name, no_top_level = done.stdout.split()
-    assert name == "symgrad.codegen.vmath"
+    assert name == "symgrad_codegen.vmath"
     if no_top_level != "True":
         pytest.skip("another distribution named 'codegen' is installed here")

@@ -9,7 +9,7 @@ import pytest
 
 import symgrad as sg
 from symgrad.lowering import lower
-from symgrad.codegen import Copy, Loop, Store
+from symgrad_codegen import Copy, Loop, Store
 
 BACKENDS = ["numpy", "numba"]
 

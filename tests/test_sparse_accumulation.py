@@ -13,7 +13,7 @@ import pytest
 import sympy
 
 import symgrad as sg
-from symgrad.codegen import Alloc
+from symgrad_codegen import Alloc
 from symgrad.graph import toposort
 from symgrad.lowering import lower
 from symgrad.numpy_backend import NumpyProgram

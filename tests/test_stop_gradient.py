@@ -16,7 +16,7 @@ from symgrad.numba_backend import NumbaProgram
 from symgrad.numpy_backend import NumpyProgram
 from symgrad.ops import ArgOneHot, StopGradient
 from symgrad.optimize import optimize
-from symgrad.codegen import Loop
+from symgrad_codegen import Loop
 
 RNG = np.random.default_rng(15)
 

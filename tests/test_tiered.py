@@ -458,7 +458,7 @@ def test_a_background_compile_leaves_the_callers_stdout_alone():
     moment thousands of times per compile; on the compile thread that would
     undo the caller's own redirections (a doctest's, a notebook cell's): every
     print of the caller's thread must land where it redirected it."""
-    from symgrad.codegen import numba_internals
+    from symgrad_codegen import numba_internals
     if not numba_internals.uses("streams_left_alone"):
         pytest.skip("Numba's public API only: its compile swaps sys.stdout (see "
                     "codegen.numba_internals, streams_left_alone)")

@@ -9,10 +9,10 @@ import pytest
 import sympy
 from sympy.codegen.cfunctions import expm1, log1p
 
-from symgrad.codegen import Alloc, Compute, Index, Load, Loop, Program, Store, compile_program, \
+from symgrad_codegen import Alloc, Compute, Index, Load, Loop, Program, Store, compile_program, \
     vmath
-from symgrad.codegen import source
-from symgrad.codegen.rows import OPS, RowsProgram, Unsupported
+from symgrad_codegen import source
+from symgrad_codegen.rows import OPS, RowsProgram, Unsupported
 
 t = sympy.Symbol("t0", real=True)
 
@@ -104,7 +104,7 @@ def _run(program, inputs, count):
         stage[program.offset[name]:program.offset[name] + count] = values
     namespace = {"np": np, "stage": stage,
                  "constants": np.array([eval(c, {"np": np}) for c in program.constants] or [0.0])}
-    exec("from symgrad.codegen.rows import *\n" + program.definition() + "\n"
+    exec("from symgrad_codegen.rows import *\n" + program.definition() + "\n"
          + "\n".join(program.dispatch("stage", "constants", count)), namespace)
     return {name: stage[program.offset[name]:program.offset[name] + count]
             for name in program.outputs}

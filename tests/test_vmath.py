@@ -8,7 +8,7 @@ import numba
 import numpy as np
 import pytest
 
-from symgrad.codegen import vmath
+from symgrad_codegen import vmath
 
 FUNCTIONS = {  # name: (vmath function, NumPy reference, largest |x| worth drawing)
     "exp": (vmath.vexp, np.exp, 720.0),

@@ -15,7 +15,7 @@ import numpy as np
 import sympy
 from sympy import HadamardProduct, MatrixExpr, OneMatrix, Trace
 
-from symgrad.codegen import Index, MatMul, Reshape as ReshapeStatement
+from symgrad_codegen import Index, MatMul, Reshape as ReshapeStatement
 
 from ..sympy_algebra import (NoMatrixForm, as_scalar, broadcast_form, broadcast_index, mat_mul,
                              matrix_shape, transpose_of)

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 import numpy as np
 import sympy
 
-from symgrad.codegen import Alloc, Compute, Index, Load, Store
+from symgrad_codegen import Alloc, Compute, Index, Load, Store
 
 from .base import Primitive
 from .contraction import product_formula

@@ -17,7 +17,7 @@ import sympy
 from sympy import MatrixExpr, OneMatrix
 from sympy.printing.numpy import NumPyPrinter
 
-from symgrad.codegen.printer import nan_watched
+from symgrad_codegen.printer import nan_watched
 
 from ..derivatives import elemwise_vjp
 from ..formulas import params

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import sympy
 
-from symgrad.codegen import ArgOneHot as ArgOneHotStatement, Index
+from symgrad_codegen import ArgOneHot as ArgOneHotStatement, Index
 
 from ..errors import ShapeError
 from ..sympy_algebra import REDUCTIONS

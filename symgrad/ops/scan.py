@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import sympy
 
-from symgrad.codegen import Alloc, Compute, Index, Load, Loop, Store
+from symgrad_codegen import Alloc, Compute, Index, Load, Loop, Store
 
 from ..errors import ShapeError
 from ..types import result_dtype, same_dim

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 import numpy as np
 import sympy
 
-from symgrad.codegen import ByValue, Index, Subarray
+from symgrad_codegen import ByValue, Index, Subarray
 
 from ..types import resolve_dim, result_dtype
 from .base import Primitive

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import sympy
 
-from symgrad.codegen import Argsort as ArgsortStatement
+from symgrad_codegen import Argsort as ArgsortStatement
 
 from ..errors import ShapeError
 from .base import Primitive

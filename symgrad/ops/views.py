@@ -6,8 +6,8 @@ from dataclasses import dataclass
 import numpy as np
 from sympy import MatrixExpr, OneMatrix
 
-from symgrad.codegen import Index
-from symgrad.codegen import Reshape as ReshapeStatement
+from symgrad_codegen import Index
+from symgrad_codegen import Reshape as ReshapeStatement
 
 from ..sympy_algebra import (NoMatrixForm, as_scalar, flatten_index, mat_mul, matrix_shape,
                              transpose_of, unflatten)
