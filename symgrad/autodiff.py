@@ -16,7 +16,7 @@ import numpy as np
 
 from . import tensor_ops as T
 from .errors import DisconnectedInputError, ShapeError
-from .graph import Expr, fresh_uid, toposort
+from .graph import Expr, fresh_uid, substitute, toposort
 from .optimize import optimize
 from .ops import Slice
 from .ops.contraction import broadcast_to_shape
@@ -331,12 +331,4 @@ def _without(e, u):
         return e
     # u can survive only as an argument whose value cancels (e.g. of an elementwise
     # derivative that did not simplify); any value gives the same result: take 0
-    zero = broadcast_to_shape(constant(0, dtype=u.dtype), u.shape)
-    new = {u: zero}
-    for node in toposort([e]):
-        if node in new or not node.inputs:
-            continue
-        inputs = tuple(new.get(i, i) for i in node.inputs)
-        if inputs != node.inputs:
-            new[node] = Expr(node.op, inputs, node.dtype, node.shape)
-    return new.get(e, e)
+    return substitute(e, {u: broadcast_to_shape(constant(0, dtype=u.dtype), u.shape)})

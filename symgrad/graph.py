@@ -316,3 +316,24 @@ def toposort(outputs):
                 done.add(node._serial)
                 order.append(node)
     return order
+
+
+def substitute(expr, replace):
+    """``expr`` with the nodes in ``replace`` (node -> expression of its type)
+    replaced, every node above one rebuilt, keeping the name it was given.
+
+    >>> import symgrad as sg
+    >>> x, y = sg.scalar("x"), sg.scalar("y")
+    >>> z = x * 2.0
+    >>> z.name = "z"
+    >>> w = substitute(z, {x: y})
+    >>> w == y * 2.0, w.name
+    (True, 'z')
+    """
+    new = dict(replace)
+    for node in toposort([expr]):
+        inputs = tuple(new.get(i, i) for i in node.inputs)
+        if node not in new and inputs != node.inputs:
+            new[node] = Expr(node.op, inputs, node.dtype, node.shape)
+            new[node].name = node._name
+    return new.get(expr, expr)

@@ -32,7 +32,7 @@ from .autodiff import grad
 from .checkpoint import write_atomically
 from .elementwise_ops import eq, isfinite, where
 from .function import function
-from .graph import Expr, toposort
+from .graph import Expr, substitute
 from .ops import SetRows, free_inputs
 from .optim.optimizers import Optimizer
 from .optim.sparse import SparseRows, gathers_of, sparse_grad
@@ -86,18 +86,6 @@ def _shared_over(var, array):
     owner = shared(array, name=var.name, shape=var.shape, dtype=var.dtype)
     _own(owner, array)
     return owner
-
-
-def _substitute(expr, replace):
-    """``expr`` with each variable in ``replace`` (variable -> expression of its
-    type) replaced, every node above one rebuilt and keeping its name."""
-    new = dict(replace)
-    for node in toposort([expr]):
-        inputs = tuple(new.get(i, i) for i in node.inputs)
-        if node not in new and inputs != node.inputs:
-            new[node] = Expr(node.op, inputs, node.dtype, node.shape)
-            new[node].name = node._name
-    return new.get(expr, expr)
 
 
 def _guarded(ok, target, new):
@@ -230,7 +218,7 @@ class Trainer:
         them guarded: when the cost or any gradient is not finite, every shared
         array (parameters, moments, step counts) keeps its value."""
         self._shared = {k: _shared_over(self._vars[k], self.params[k]) for k in self.trainable}
-        cost = _substitute(self.cost, {self._vars[k]: v for k, v in self._shared.items()})
+        cost = substitute(self.cost, {self._vars[k]: v for k, v in self._shared.items()})
         self.outputs = outputs = self._gradients(cost, self._shared)
         n = len(self.dense)
         grads = outputs[1:1 + n] + [tuple(outputs[1 + n + 2 * i: 3 + n + 2 * i])
