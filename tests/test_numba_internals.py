@@ -154,8 +154,9 @@ def test_without_colorama_numba_swaps_no_streams_so_none_are_replaced(monkeypatc
     # Numba without colorama defines NOPColorScheme and no ColorShell: nothing to replace
     monkeypatch.setenv(ENV, "0")
     real = numba_internals._module
-    errors = types.SimpleNamespace(**{k: v for k, v in vars(real("numba.core.errors")).items()
-                                      if k != "ColorShell"}, NOPColorScheme=object)
+    attributes = {k: v for k, v in vars(real("numba.core.errors")).items() if k != "ColorShell"}
+    attributes.setdefault("NOPColorScheme", object)
+    errors = types.SimpleNamespace(**attributes)
     monkeypatch.setattr(numba_internals, "_module",
                         lambda name: errors if name == "numba.core.errors" else real(name))
     assert numba_internals.uses("streams_left_alone")
