@@ -43,6 +43,7 @@ from .checkpoint import load_params, save_params
 from .shared import shared
 from .threads import get_num_threads, set_num_threads
 from . import callbacks
+from . import distributed
 from .version import __version__  # noqa: F401
 
 
@@ -61,7 +62,7 @@ __all__ = [
     "log_softmax", "cumsum", "concatenate", "stack", "reshape", "transpose", "broadcast_to", "gather",
     "pick", "grad", "jacobian", "hessian", "jvp", "hvp", "function", "value_and_grad", "evaluate",
     "check_grad", "nn", "optim", "train", "Trainer", "save_params", "load_params",
-    "callbacks", "stop_gradient", "shared", "set_num_threads", "get_num_threads",
+    "callbacks", "distributed", "stop_gradient", "shared", "set_num_threads", "get_num_threads",
     "pretty", "latex", "definitions", "debugprint", "graphviz", "local_gradient", "LocalGradient",
 ]
 __all__ += creation.__all__ + linalg_ops.__all__ + ordering.__all__ + reductions.__all__ + shape_ops.__all__

@@ -140,6 +140,19 @@ class Trainer:
     ``fit(epochs=10)`` and ``fit(epochs=5)`` twice give the same bits, and
     :meth:`save` / :meth:`load` carry all of it to another process.
 
+    ``client`` (a ``dask.distributed.Client``): synchronous data-parallel
+    training on its cluster. Each step's batch is split in one chunk per
+    worker; the workers compute the chunks' costs and gradients with the
+    compiled function (see ``sg.distributed``), the client combines them as
+    the whole batch's (the cost must be a sum or mean over the batch) and
+    applies ``optimizer.step``. The results are those of training in one
+    process up to the order of summation. The client is not saved by
+    :meth:`save`. Example (a test runs it)::
+
+        client = dask.distributed.Client(LocalCluster(n_workers=2, threads_per_worker=1))
+        trainer = sg.Trainer(cost, params, sg.optim.Adam(lr=0.01), client=client)
+        trainer.fit({X: Xv, y: yv}, epochs=5, batch_size=1024)
+
     >>> import numpy as np, symgrad as sg
     >>> X, y = sg.matrix("X", "batch", 2), sg.vector("y", "batch")
     >>> w = sg.vector("w", 2)
@@ -153,7 +166,7 @@ class Trainer:
     """
 
     def __init__(self, cost, params, optimizer, frozen=(), backend="numba", cache=True,
-                 rng=None):
+                 rng=None, client=None):
         if not isinstance(cost, Expr) or cost.ndim != 0:
             raise ValueError(f"Trainer needs a 0-d cost expression, got "
                              f"{cost.describe() if isinstance(cost, Expr) else cost!r}")
@@ -179,10 +192,11 @@ class Trainer:
         self.dense = [k for k in self.trainable if k not in self.sparse]
         self.wrt = [self._vars[k] for k in self.dense + self.sparse]
         self.data_inputs = [x for x in inputs if x not in set(self._vars.values())]
-        self.backend, self.cache = backend, cache
+        self.backend, self.cache, self.client = backend, cache, client
         # the compiled step writes the parameter arrays themselves: each must be
-        # what the kernel takes as it is (else the .step path, which converts)
-        self.compiled_step = _has_updates(optimizer) and all(
+        # what the kernel takes as it is (else the .step path, which converts);
+        # on a cluster the workers compute gradients and the client steps
+        self.compiled_step = client is None and _has_updates(optimizer) and all(
             _ownable(params[k], self._vars[k]) for k in self.trainable)
         if self.compiled_step:
             self._build_compiled_step()
@@ -209,6 +223,21 @@ class Trainer:
         # equal only to rounding, so a run's bits would depend on the compile's timing
         self.function = function(self.data_inputs + list(self._vars.values()), self.outputs,
                                  backend=self.backend, cache=self.cache, tiered=False)
+        if self.client is not None:  # each step's batch split over the Dask workers
+            from .distributed import ShardedFunction
+            layout = ["value"] * (1 + len(self.dense)) + ["index", "rows"] * len(self.sparse)
+            self.function = ShardedFunction(self.function, self.cost, self.client,
+                                            batch=self._batch_dimension(), layout=layout)
+
+    def _batch_dimension(self):
+        """The named dimension of axis 0 the data inputs share (the examples)."""
+        first = {x.shape[0] for x in self.data_inputs if x.ndim and not isinstance(x.shape[0], int)}
+        if len(first) != 1:
+            raise ValueError("training on a Dask cluster splits the data along axis 0, which "
+                             "must be one named dimension in every data input, e.g. "
+                             f"sg.matrix('X', 'batch', 3); the data inputs are "
+                             f"{', '.join(x.describe() for x in self.data_inputs)}")
+        return str(first.pop())
 
     def _build_compiled_step(self):
         """The compiled path: the trainable parameters become shared variables
