@@ -235,30 +235,36 @@ _loaded = {}  # per worker process: pickle's hash -> the unpickled (compiled) fu
 _lock = threading.Lock()
 
 
-def _load(blob, digest):
+def _load(blob, digest, worker=None):
     """The function pickled in ``blob``, unpickled once per process and compiled."""
     with _lock:
         if digest not in _loaded:
             if not _loaded:
-                _use_worker_threads()
+                _use_worker_threads(worker)
             f = pickle.loads(blob)
             f.wait_compiled()  # compiles now (or loads from this machine's disk cache)
             _loaded[digest] = f
         return _loaded[digest]
 
 
-def _use_worker_threads():
+def _compile_on_worker(blob, digest, dask_worker=None):
+    """``client.run``'s form of :func:`_load` (it passes the worker as ``dask_worker``)."""
+    _load(blob, digest, dask_worker)
+
+
+def _use_worker_threads(worker):
     """Kernels use as many threads as the Dask worker runs tasks, not every core."""
+    import numba
     from distributed import get_worker
 
     from .threads import set_num_threads
-    try:
-        worker = get_worker()
-    except ValueError:  # not inside a worker (a local scheduler)
-        return
+    if worker is None:
+        try:
+            worker = get_worker()
+        except ValueError:  # not inside a worker (a local scheduler)
+            return
     n = getattr(getattr(worker, "state", worker), "nthreads", None)
     if n:
-        import numba
         set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
 
 
@@ -311,7 +317,7 @@ class ShardedFunction:
 
     def wait_compiled(self):
         """Compile (or load) the function on every worker now; returns True."""
-        self.client.run(_load, self.blob, self.digest)
+        self.client.run(_compile_on_worker, self.blob, self.digest)
         return True
 
     def __call__(self, /, *args, **kwargs):

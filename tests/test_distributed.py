@@ -115,24 +115,27 @@ def test_trainer_on_the_cluster_matches_one_process(client):
     m = build_model(vocab, dim, hidden)
     idx, labels = window_data(20 * 32, vocab)
 
-    def trained(**client_option):
+    def trained(**options):
         rng = np.random.default_rng(1)
         params = {m[k]: v for k, v in zip("EWbUc", [
             rng.normal(size=(vocab, dim)), rng.normal(scale=0.3, size=(5 * dim, hidden)),
             np.zeros(hidden), rng.normal(scale=0.3, size=(hidden, 3)), np.zeros(3)])}
-        trainer = sg.Trainer(m["cost"], params, sg.optim.SparseAdam(lr=0.01), rng=0,
-                             **client_option)
+        trainer = sg.Trainer(m["cost"], params, sg.optim.SparseAdam(lr=0.01), rng=0, **options)
         history = trainer.fit({m["idx"]: idx, m["y"]: labels}, epochs=1, batch_size=32,
                               progress=False)
         return params, history["step_loss"], trainer
 
-    ref, ref_losses, single = trained()
-    got, losses, parallel = trained(client=client)
+    # one process on the numpy backend (its compiled step: optimiser updates in the
+    # graph); the workers compile the gradients with Numba
+    ref, ref_losses, single = trained(backend="numpy")
+    got, losses, parallel = trained(client=client, backend="numba")
     assert parallel.steps == 20 and not parallel.compiled_step and single.compiled_step
     np.testing.assert_allclose(losses, ref_losses, rtol=1e-12)
     for k in ref:
         np.testing.assert_allclose(got[k], ref[k], rtol=1e-12, atol=1e-15)
     assert losses[-1] < losses[0]
+    # each worker's kernels use its one Dask thread, not every core
+    assert set(client.run(sg.get_num_threads).values()) == {1}
 
 
 def _die_at_first_chunk(marker):
@@ -159,3 +162,17 @@ def test_a_worker_killed_mid_step_is_retried_with_the_same_result(client, tmp_pa
     after = vg(*shards, W_)
     assert os.path.exists(marker)  # a worker did die
     assert after[0] == before[0] and np.array_equal(after[1][0], before[1][0])
+
+
+def test_the_docstring_examples(client):
+    # value_and_grad's and ShardedFunction's examples, which skip as doctests (no cluster there)
+    vg = sg.distributed.value_and_grad(sg.nn.mse(X[:, :2] @ w[:2], y), [w], [X, y, w], client,
+                                       backend="numpy")
+    value, (g,) = vg([np.ones((3, 3)), np.zeros((1, 3))], [np.ones(3), np.ones(1)], np.zeros(3))
+    assert value == 1.0 and np.array_equal(g, [-1.5, -1.5, 0.0])
+    x, v = sg.vector("x", "batch"), sg.scalar("v")
+    cost = sg.mean((x - v) ** 2)
+    f = sg.function([x, v], [cost, sg.grad(cost, v)], backend="numpy")
+    sharded = sg.distributed.ShardedFunction(f, cost, client, batch="batch")
+    value, g = sharded([np.array([1.0, 2.0]), np.array([6.0])], 0.0)
+    np.testing.assert_allclose([value, g], [41 / 3, -6.0], rtol=1e-15)
