@@ -86,7 +86,7 @@ def _along(node):
 def _prefix(shape, batch):
     """The product of the sizes before the batch axis (a reshape must keep it)."""
     a = _batch_axes(shape, batch)
-    return int(np.prod(shape[:a[0]])) if a else None
+    return sympy.Mul(*shape[:a[0]]) if a else None
 
 
 def _mixes_examples(node, batch):
@@ -124,9 +124,9 @@ class _Reduction:
             own = isinstance(node.op, DimSize) and node.op.dim == batch
             self.depends[node] = own or _mentions(node.shape, batch) or any(
                 self.depends[x] for x in node.inputs)
-            why = _mixes_examples(node, batch)
-            self.mixed[node] = why or next((self.mixed[x] for x in node.inputs
-                                            if self.mixed[x]), None)
+            why = _mixes_examples(node, batch)  # (the node that mixes, why) or None
+            self.mixed[node] = (node, why) if why else next(
+                (self.mixed[x] for x in node.inputs if self.mixed[x]), None)
         self.kinds = {}
 
     def fail(self, node, why):
@@ -160,7 +160,7 @@ class _Reduction:
         if isinstance(op, Contract) and any(_batch_axes(x.shape, self.batch) for x in node.inputs):
             for x in node.inputs:
                 if self.mixed[x]:
-                    self.fail(x, self.mixed[x])
+                    self.fail(*self.mixed[x])
             return SUM, self.opaque_symbol(SUM)  # a sum over the batch of per-example products
         if isinstance(op, Elemwise):
             return self._formula(node)
@@ -408,6 +408,7 @@ class DistributedValueAndGrad:
     whole batch, computed chunk by chunk on the Dask client's workers."""
 
     def __init__(self, cost, wrt, inputs, client, backend="numba", cache=True, batch="batch"):
+        _dask()  # before compiling anything
         self.single = isinstance(wrt, Expr)
         wrt = [wrt] if self.single else list(wrt)
         from .function import function

@@ -4,6 +4,7 @@ References are NumPy formulas for the whole batch (or single-process training);
 combining is tested on the numpy backend (quick), the Trainer on numba.
 """
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -69,6 +70,12 @@ def test_cross_entropy_with_int_labels_and_a_numpy_batch(client):
     np.testing.assert_allclose(value, -np.log(p[np.arange(11), lv]).mean(), rtol=1e-13)
     p[np.arange(11), lv] -= 1
     np.testing.assert_allclose(g, X_.T @ p / 11, rtol=1e-12)
+
+
+def test_without_dask_the_error_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed fails
+    with pytest.raises(ImportError, match=r'pip install "symgrad\[distributed\]"'):
+        sg.distributed.value_and_grad(sg.mean(y), [], [y], client=None)
 
 
 @pytest.mark.parametrize("make, kind", [
