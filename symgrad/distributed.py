@@ -53,7 +53,17 @@ def _dask():
 # --- how the cost reduces over the batch ----------------------------------------------
 
 class CombineError(ValueError):
-    """The cost's value on the whole batch cannot be combined from its chunks' values."""
+    """The cost's value on the whole batch cannot be combined from its chunks' values.
+
+    >>> import symgrad as sg
+    >>> x = sg.vector("x", "batch")
+    >>> issubclass(CombineError, ValueError)
+    True
+    >>> reduction(sg.max(x) * 1.0 + x.sum(), "batch")
+    Traceback (most recent call last):
+    ...
+    symgrad.distributed.CombineError: sg.distributed cannot combine the cost 'add(..., ...)' over chunks of the batch dimension batch: at 'max(x)' (float64, shape ()), the op 'max' is not linear in the batch's sums. ...
+    """
 
 
 def _batch_axes(shape, batch):
@@ -404,8 +414,9 @@ def _is_dask_array(value):
 
 
 class DistributedValueAndGrad:
-    """A callable made by :func:`value_and_grad`: returns (cost, gradients) of the
-    whole batch, computed chunk by chunk on the Dask client's workers."""
+    """A callable made by :func:`value_and_grad` (see its example): returns (cost,
+    gradients) of the whole batch, computed chunk by chunk on the Dask client's
+    workers. ``reduction`` says how chunks combine ("sum" or "mean")."""
 
     def __init__(self, cost, wrt, inputs, client, backend="numba", cache=True, batch="batch"):
         _dask()  # before compiling anything
