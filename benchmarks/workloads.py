@@ -244,3 +244,62 @@ def w5(n_ops=300):
 
 
 WORKLOADS = {"W1": w1, "W2": w2, "W2c": w2c, "W3": w3, "W4": w4, "W5": w5}
+
+
+# JAX ----------------------------------------------------------------------------------
+# The costs of W2-W5 in jax.numpy, each taking the workload's data in order, with the
+# positions of the arguments the gradient is taken against (the same as the graph's wrt).
+
+def _jax_xent(jnp, nn, logits, labels):
+    return -jnp.mean(jnp.take_along_axis(nn.log_softmax(logits), labels[:, None], axis=1))
+
+
+def _jax_w2(jnp, nn):
+    def cost(idx, labels, E, W, b, U):
+        h = jnp.tanh(E[idx].reshape(512, 250) @ W.T + b)
+        return _jax_xent(jnp, nn, h @ U.T, labels)
+    return cost, (2, 3, 4, 5)
+
+
+def _jax_w3(jnp, nn):
+    def cost(X, y, W1, b1, W2, b2):
+        return _jax_xent(jnp, nn, nn.relu(X @ W1 + b1) @ W2 + b2, y)
+    return cost, (2, 3, 4, 5)
+
+
+def _jax_w4(jnp, nn):
+    def cost(x):
+        u = jnp.sin(x) * jnp.cos(x) ** 2
+        return (jnp.log(1 + jnp.exp(u)) * jnp.tanh(x) + jnp.sqrt(x ** 2 + 1)).sum()
+    return cost, (0,)
+
+
+def _jax_w5(jnp, nn, n_ops=300):  # 300: w5's default, the W5 of WORKLOADS.md
+    return (lambda x: chain_cost(x, n_ops, jnp.exp, jnp.sin, jnp.tanh)), (0,)
+
+
+JAX_COSTS = {"W2": _jax_w2, "W3": _jax_w3, "W4": _jax_w4, "W5": _jax_w5}
+
+
+def jax_value_and_grad(name):
+    """``jax.jit(jax.value_and_grad(cost))`` of workload ``name`` (a key of JAX_COSTS),
+    as a callable(*data) -> (cost, [gradients]) like the other implementations; None
+    when JAX is not installed. Turns on JAX's float64 (``jax_enable_x64``) for the process.
+
+    >>> run = jax_value_and_grad("W4")
+    >>> run is None or abs(run(np.zeros(3))[0] - 3.0) < 1e-12
+    True
+    """
+    try:
+        import jax
+    except ImportError:
+        return None
+    jax.config.update("jax_enable_x64", True)
+    cost, wrt = JAX_COSTS[name](jax.numpy, jax.nn)
+    value_and_grad = jax.jit(jax.value_and_grad(cost, argnums=wrt))
+
+    def run(*data):
+        value, grads = value_and_grad(*data)
+        # float() and np.asarray wait for JAX's asynchronous dispatch to finish
+        return float(value), [np.asarray(g) for g in grads]
+    return run
