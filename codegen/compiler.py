@@ -62,6 +62,16 @@ class Compiled:
     key: str
     path: object
 
+    @property
+    def parallel(self):
+        """Whether some loop or product runs on several threads (see ``codegen.source``)."""
+        return "prange(" in self.source or "matmul_rows" in self.source
+
+    @property
+    def products(self):
+        """Whether the kernel calls BLAS."""
+        return "matmul" in self.source
+
 
 def cache_key(source, salt=""):
     """The hex digest naming ``source`` under the current library versions."""
@@ -85,7 +95,8 @@ def _jit_loops(namespace, jit):
     options = numba_internals.callee_options()
     for name, value in list(namespace.items()):
         if name.startswith((LOOP_PREFIX, BLOCK_PREFIX)) and isinstance(value, types.FunctionType):
-            namespace[name] = jit(value, **options)
+            # only a loop in chunks (codegen.source) pays for Numba's parallel compile
+            namespace[name] = jit(value, parallel="prange" in value.__code__.co_names, **options)
 
 
 def _code(path, source, secret):

@@ -204,19 +204,22 @@ _helpers_cache = [None]  # (folder, secret) the helpers cache in, None: in memor
 _helpers_lock = threading.Lock()
 
 
-def helper(py_func):
-    """``py_func`` jitted with NumPy's error model, as a function kernels call
-    (``codegen.vmath``, ...). Its machine code is cached on disk only where
-    ``cache_helpers`` puts it, signed, in a kernel cache folder: Numba's
-    ``cache=True`` would write unsigned pickles beside the package (in its
-    ``__pycache__``, which deleting the cache folder misses, read-only in a
-    system install) or under ``$NUMBA_CACHE_DIR``.
+def helper(py_func=None, **options):
+    """``py_func`` jitted with NumPy's error model (and ``options``, as
+    ``helper(parallel=True)``), as a function kernels call (``codegen.vmath``,
+    ...). Its machine code is cached on disk only where ``cache_helpers`` puts
+    it, signed, in a kernel cache folder: Numba's ``cache=True`` would write
+    unsigned pickles beside the package (in its ``__pycache__``, which
+    deleting the cache folder misses, read-only in a system install) or under
+    ``$NUMBA_CACHE_DIR``.
 
     >>> from symgrad_codegen import vmath
     >>> vmath.vexp(0.0), any(dispatcher is vmath.vexp for dispatcher, _ in _helpers)
     (1.0, True)
     """
-    dispatcher = numba.njit(error_model="numpy")(py_func)
+    if py_func is None:
+        return functools.partial(helper, **options)
+    dispatcher = numba.njit(error_model="numpy", **options)(py_func)
     _helpers.append((dispatcher, getattr(dispatcher, "_cache", None)))
     return dispatcher
 

@@ -48,14 +48,15 @@ class Outliner:
         self.fixed = set(_NOT_RENAMED | imported)
         self.functions = {}                 # canonical text -> (function name, parameter count)
 
-    def canonical(self, lines, own=frozenset()):
+    def canonical(self, lines, own=frozenset(), given=()):
         """(``lines`` with canonical names, the kernel's names they use in order,
-        the renaming); the kernel's names in ``own`` are defined by the lines."""
+        the renaming); the kernel's names in ``own`` are defined by the lines,
+        the names in ``given`` are parameters too (the lines' caller defines them)."""
         params, rename = [], {}
         for name in _TOKEN.findall("\n".join(lines)):
             if name in rename or name in self.fixed:
                 continue
-            if name[0].isdigit() or name in self.outer and name not in own:
+            if name[0].isdigit() or name in self.outer and name not in own or name in given:
                 rename[name] = f"a{len(params)}"
                 params.append(name)
             else:

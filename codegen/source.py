@@ -22,11 +22,12 @@ import collections
 import dataclasses
 import functools
 
+import numba
 import sympy
 
 from .outline import Outliner
 from .printer import VECTOR_MATH, NumbaPrinter, formula_lines, instantiate, math_calls
-from .program import Alloc, ArgOneHot, Argsort, ByValue, CheckBounds, Compute, Copy, Load, \
+from .program import Alloc, ArgOneHot, Argsort, ByValue, CheckBounds, Compute, Copy, Index, Load, \
     Loop, MatMul, Reshape, Store, Subarray
 from .rows import RowsProgram, Unsupported
 from .vmath import SIN_COS_LIMIT
@@ -82,6 +83,9 @@ class _Writer:
     def __init__(self):
         self.lines = []
         self.definitions = {}  # module-level name: the codegen.rows.RowsProgram it defines
+        # a chunked loop's: the lines of one chunk (a function of its own, called
+        # where the lines say CHUNK_CALL), and the names they take from the loop
+        self.chunk, self.given = None, ()
 
     def add(self, indent, text):
         self.lines.append("    " * indent + text)
@@ -177,11 +181,23 @@ def _loop(w, indent, loop, arrays, zeroed=frozenset()):
     # would pay more for them than it saves (a (5e5, 2) sum over axis 1: 10x)
     blocked = n > 0 and (0 in accumulators.values() or vector_math and _reduces(levels[n])
                          or rows)
+    chunk = not wide and _chunk_rows(loop, body, accumulators, dtypes, rows)
     accs, widened, lanes = {}, {}, set()
     for k, st in enumerate(accumulators):
-        accs[st] = acc = f"acc{k}_{st.array}"
+        accs[st] = f"acc{k}_{st.array}"
         if st.mode == "+=" and dtypes.get(st.array) in _WIDE:
             widened[st] = dtypes[st.array]
+    reductions = [st for st in accumulators if accumulators[st] == 0]
+    outer, loop_writer = indent, w
+    if chunk:  # the loop over the chunks in w, one chunk's code in a writer of its own
+        _chunk_header(w, indent, loop.shape[0], chunk, reductions, accs, widened, dtypes)
+        w, indent = _Writer(), 1
+        w.add(indent, "chunk_lo = chunk * chunk_rows")
+        w.add(indent, "chunk_hi = chunk_lo + chunk_rows")
+        w.add(indent, f"if chunk_hi > {size(loop.shape[0])}:")
+        w.add(indent + 1, f"chunk_hi = {size(loop.shape[0])}")
+    for st in accumulators:
+        acc = accs[st]
         if blocked:
             w.add(indent, f"{acc}_block = arrays.empty(({_BLOCK},), np.{dtypes[st.array]})")
         if blocked and widened.get(st) == "float32" and accumulators[st] == 0:
@@ -197,7 +213,10 @@ def _loop(w, indent, loop, arrays, zeroed=frozenset()):
     def start(st):
         at = indent + accumulators[st]
         value = _subscript(st.array, st.index, None)
+        if chunk and st in reductions and st.mode == "+=":
+            value = "0"  # a chunk's partial sum: the array's own value is added once, after
         w.add(at, f"{accs[st]} = np.{_WIDE[widened[st]]}({value})" if st in widened
+              else f"{accs[st]} = np.{dtypes[st.array]}({value})" if value == "0"
               else f"{accs[st]} = {value}")
         if st in lanes:
             w.add(at, f"for i{n - 1} in range({accs[st]}_used):")
@@ -210,15 +229,16 @@ def _loop(w, indent, loop, arrays, zeroed=frozenset()):
             if accumulators[st] == level:
                 start(st)
         if level < n - 1 or not blocked:
-            w.add(indent + level, f"for i{level} in range({size(loop.shape[level])}):")
+            extent = "chunk_lo, chunk_hi" if chunk and level == 0 else size(loop.shape[level])
+            w.add(indent + level, f"for i{level} in range({extent}):")
     if n == 0:
         for st in accumulators:
             start(st)
     if blocked:
         if rows:
             _allocate_rows(w, indent, n - 1, rows)
-        _blocks(w, indent + n - 1, n - 1, loop.shape[n - 1], levels[n], accs, lanes,
-                vector_math, rows)
+        _blocks(w, indent + n - 1, n - 1, ("chunk_lo", "chunk_hi") if chunk and n == 1
+                else ("0", size(loop.shape[n - 1])), levels[n], accs, lanes, vector_math, rows)
     else:
         for st in levels[n]:
             _statement(w, indent + n, st, accs, vector_math)
@@ -227,10 +247,104 @@ def _loop(w, indent, loop, arrays, zeroed=frozenset()):
         if st in lanes:
             w.add(at, f"for i{n - 1} in range({acc}_used):")
             w.add(at + 1, f"{acc} += {acc}_lanes[nonneg(i{n - 1})]")
+        if chunk and st in reductions:
+            w.add(at, f"{acc}_partial[chunk] = {acc}")
+            continue
         value = f"np.{widened[st]}({acc})" if st in widened else acc
         w.add(at, f"{_subscript(st.array, st.index, None)} = {value}")
+    if chunk:
+        loop_writer.definitions.update(w.definitions)
+        loop_writer.chunk, w = w.lines, loop_writer
+        _combine_chunks(w, outer, reductions, accs, widened)
     for array, copy in wide.items():
-        _convert(w, indent, array, copy, arrays[array][1], "float32")
+        _convert(w, outer, array, copy, arrays[array][1], "float32")
+
+
+# A loop nest doing at least this much work (elements times (1 + math calls))
+# runs in chunks on all threads. Numba's parallel compile of the chunks' loop
+# costs 0.5-0.8 s a loop here (its gufunc is compiled and linked anew), so
+# only loops whose work pays for that are chunked: W4's (10^6 elements), a
+# 300-op W5 chain's (1000 elements), not a W2 layer's (5e4-1.3e5). Loops over
+# a size unknown when compiling (a named dimension) stay serial: the kernel is
+# compiled once for every size, and small sizes would pay the compile for
+# nothing.
+_PARALLEL_WORK = 1 << 18
+
+
+def _chunk_rows(loop, body, accumulators, dtypes, rows):
+    """The number of iterations of the outermost loop per chunk, as source, when
+    the loop is big enough and its chunks can run in any order on any thread;
+    else None.
+
+    Chunks can when every store of one iteration of the outermost loop writes
+    elements that no other iteration reads or writes (its subscript steps with
+    the outermost loop variable, as every other store into the array and every
+    load from it), or is a full reduction (each chunk sums into a partial of
+    its own; the partials are added in order after the chunks, see
+    ``_combine_chunks``, so the result does not depend on how chunks are spread
+    over threads). Scatters (subscripts read from data) stay serial, as do
+    float32 full reductions (their per-lane sums) and loops whose formulas
+    codegen.rows interprets, where they check bounds (that interpreter loads
+    again after the check)."""
+    calls = sum(math_calls(st.formula) for st in body if isinstance(st, Compute))
+    work = sympy.Mul(*loop.shape) * (1 + calls)
+    if not loop.shape or not work.is_number or work < _PARALLEL_WORK:
+        return None
+    if rows and any(isinstance(st, CheckBounds) for st in body):
+        return None
+    reduced, subscripts = set(), collections.defaultdict(set)
+    for st in body:
+        if isinstance(st, Store) and accumulators.get(st) == 0:
+            if dtypes.get(st.array) == "float32":
+                return None
+            reduced.add(st.array)
+        elif isinstance(st, Store):
+            if not any(isinstance(e, Index) and e.var == 0 and sympy.sympify(e.step).is_zero
+                       is False for e in st.index) or any(isinstance(e, ByValue) for e in st.index):
+                return None
+            subscripts[st.array].add(st.index)
+    for st in body:
+        if isinstance(st, Load) and st.array in subscripts:
+            subscripts[st.array].add(st.index)
+    if any(len(indices) > 1 for indices in subscripts.values()) or any(
+            isinstance(st, Load) and st.array in reduced for st in body):
+        return None
+    if len(loop.shape) == 1:
+        return str(_BLOCK)
+    # about a block's worth of elements per chunk, at least one row
+    return f"{_BLOCK} // ({size(sympy.Mul(*loop.shape[1:]))} + 1) + 1"
+
+
+CHUNK_CALL = "<chunk>"  # in a chunked loop's lines: where the chunk function is called
+
+
+def _chunk_header(w, indent, extent, rows, reductions, accs, widened, dtypes):
+    """A chunked loop: one partial array per full reduction, and ``for chunk in
+    prange(...)`` calling the chunk's function (which computes rows
+    ``chunk_lo`` to ``chunk_hi`` of the outermost loop). The chunk is a plain
+    function and the prange loop a small one: Numba's parallel compile costs
+    ~0.2 s for that loop, against ~0.75 s with the chunk's code inside it (W4)."""
+    w.add(indent, f"chunk_rows = {rows}")
+    w.add(indent, f"chunk_count = ({size(extent)} + chunk_rows - 1) // chunk_rows")
+    for st in reductions:
+        dtype = _WIDE[widened[st]] if st in widened else dtypes[st.array]
+        w.add(indent, f"{accs[st]}_partial = arrays.empty((chunk_count,), np.{dtype})")
+    w.add(indent, "for chunk in prange(chunk_count):")
+    w.add(indent + 1, CHUNK_CALL)
+    w.given = ("chunk", "chunk_rows", *(f"{accs[st]}_partial" for st in reductions))
+
+
+def _combine_chunks(w, indent, reductions, accs, widened):
+    """After the chunks: each full reduction's array element updated by its
+    chunks' partials, in chunk order."""
+    for st in reductions:
+        acc, target = accs[st], _subscript(st.array, st.index, None)
+        w.add(indent, f"{acc} = np.{_WIDE[widened[st]]}({target})" if st in widened
+              else f"{acc} = {target}")
+        w.add(indent, "for chunk in range(chunk_count):")
+        _store(w, indent + 1, acc, f"{acc}_partial[chunk]", st.mode)
+        w.add(indent, f"{target} = np.{widened[st]}({acc})" if st in widened
+              else f"{target} = {acc}")
 
 
 _BLOCK = 512  # elements per block of a blocked innermost loop (see _blocks)
@@ -352,7 +466,7 @@ def _printed(st, vector_math):
     return _formula_lines(st.formula, st.dtype, vector_math)
 
 
-def _blocks(w, indent, var, extent, body, accs, lanes, vector_math, rows=None):
+def _blocks(w, indent, var, bounds, body, accs, lanes, vector_math, rows=None):
     """The innermost loop (over ``i<var>``) in blocks of ``_BLOCK`` elements.
 
     Full reductions: the body stores a block's values in a small buffer, then
@@ -365,14 +479,15 @@ def _blocks(w, indent, var, extent, body, accs, lanes, vector_math, rows=None):
     vsin / vcos reduce their argument exactly below SIN_COS_LIMIT only: the body
     notes any larger argument, and such a block is computed again with libm.
     With ``rows`` (a codegen.rows.RowsProgram), the body's formulas run in the
-    interpreter instead (see ``_interpreted_block``)."""
-    i, start, stop, end = f"i{var}", f"start{var}", f"stop{var}", size(extent)
+    interpreter instead (see ``_interpreted_block``). The loop runs from
+    ``bounds[0]`` to ``bounds[1]`` (source)."""
+    i, start, stop, (begin, end) = f"i{var}", f"start{var}", f"stop{var}", bounds
     huge = f"huge{var}"
     reduced = vector_math and _reduces(body)
     if rows:
         for k, constant in enumerate(rows.constants):  # known before the loop
             w.add(indent, f"rows_constants{var}[{k}] = {constant}")
-    w.add(indent, f"for {start} in range(0, {end}, {_BLOCK}):")
+    w.add(indent, f"for {start} in range({begin}, {end}, {_BLOCK}):")
     w.add(indent + 1, f"{stop} = {start} + {_BLOCK}")  # min() would compile a helper
     w.add(indent + 1, f"if {stop} > {end}:")
     w.add(indent + 2, f"{stop} = {end}")
@@ -484,6 +599,8 @@ class _Step:
     body: list = None
     result: str = None
     outlined: bool = False
+    chunk: list = None  # a chunked loop's chunk (see _chunk_header)
+    given: tuple = ()
 
 
 def _steps(program, definitions):
@@ -512,10 +629,14 @@ def _steps(program, definitions):
         elif isinstance(st, Copy):
             w.add(1, f"{st.name} = {st.source}.copy()")
         elif isinstance(st, MatMul):
-            a = st.a + (".T" if st.transpose_a else "")
             b = st.b + (".T" if st.transpose_b else "")
-            steps.append(_Step([f"    {st.name} = arrays.matmul({a}, {b})"],
-                               [f"    return arrays.matmul({a}, {b})"], st.name))
+            rows = _product_rows(st)
+            if rows is None:
+                product = f"arrays.matmul({st.a + ('.T' if st.transpose_a else '')}, {b})"
+            else:
+                product = f"matmul_rows{'_t' if st.transpose_a else ''}({st.a}, {b}, {rows})"
+            steps.append(_Step([f"    {st.name} = {product}"], [f"    return {product}"],
+                               st.name))
             continue
         elif isinstance(st, ArgOneHot):
             _arg_one_hot(w, 1, st)
@@ -526,15 +647,35 @@ def _steps(program, definitions):
             definitions.update(w.definitions)
             zeroed -= {s.array for s in st.body if isinstance(s, Store)}
             # a 0-d loop is a few scalar lines: never worth a call of its own, unless
-            # it checks bounds
+            # it checks bounds; a chunked loop runs in a function Numba compiles
+            # for threads
             checks = any(isinstance(s, CheckBounds) for s in st.body)
             steps.append(_Step(w.lines, w.lines if st.shape or checks else None,
-                               outlined=checks))
+                               outlined=checks or w.chunk is not None, chunk=w.chunk,
+                               given=w.given))
             continue
         else:
             raise TypeError(f"unknown kernel statement {st!r}")
         steps.append(_Step(w.lines))
     return steps
+
+
+# A product of at least this many multiply-adds a block runs in blocks of rows
+# on all threads (codegen.runtime.matmul_rows), one block per thread Numba
+# started, so the blocks depend on the machine, never on the thread count in
+# use. Smaller blocks lose BLAS speed: (128, 784) @ (784, 256) on one thread
+# took 0.87 ms whole, 0.91 ms in 2 blocks of 64 rows, 0.98 ms in 4 of 32.
+_PRODUCT_BLOCK = 1 << 21
+
+
+def _product_rows(st):
+    """The rows of a block of the MatMul ``st`` run in blocks, or None (one
+    BLAS call) for a small or unknown size."""
+    if st.sizes is None or not all(sympy.sympify(d).is_number for d in st.sizes):
+        return None
+    m, k, n = (int(d) for d in st.sizes)
+    blocks = min(numba.config.NUMBA_NUM_THREADS, m * k * n // _PRODUCT_BLOCK, m // 8)
+    return -(-m // blocks) if blocks > 1 else None
 
 
 def program_source(program, roll=True):
@@ -545,10 +686,12 @@ def program_source(program, roll=True):
         isinstance(st, Argsort) for st in program.statements) else [])
     definitions = {}
     steps = _steps(program, definitions)
+    runtime += [name for name in ("matmul_rows", "matmul_rows_t")
+                if any(f"{name}(" in line for step in steps for line in step.lines)]
     helpers = sorted({name for rows in definitions.values() for name in rows.helpers()})
-    imported = {"math", "np", "arrays", *runtime, *("v" + name for name in VECTOR_MATH),
-                *definitions, *helpers}
-    header = ["import math", "import numpy as np",
+    imported = {"math", "np", "prange", "arrays", *runtime,
+                *("v" + name for name in VECTOR_MATH), *definitions, *helpers}
+    header = ["import math", "import numpy as np", "from numba import prange",
               f"from {_PACKAGE} import arrays",
               f"from {_PACKAGE}.runtime import {', '.join(runtime)}",
               f"from {_PACKAGE}.vmath import {', '.join('v' + name for name in VECTOR_MATH)}"]
@@ -557,6 +700,11 @@ def program_source(program, roll=True):
                    *(rows.definition() for rows in definitions.values())]
     outer = set(program.params) | {getattr(st, "name", None) for st in program.statements}
     outliner = Outliner(outer, imported)
+    for step in steps:
+        if step.chunk:
+            text, params, _ = outliner.canonical(step.chunk, given=step.given)
+            call = outliner.call(text, params).strip()
+            step.lines = step.body = [line.replace(CHUNK_CALL, call) for line in step.lines]
     forms = [outliner.canonical(step.body)[:2] if step.body else None for step in steps]
     repeats = collections.Counter(text for text, _ in filter(None, forms))
     groups = [[outliner.call(*form, step.result)] if form and (step.outlined or repeats[form[0]] > 1)

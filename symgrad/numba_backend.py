@@ -23,6 +23,7 @@ from symgrad_codegen.cache_folder import user_cache_folder
 from symgrad_codegen.compiler import recompile
 from symgrad_codegen.numba_internals import entry_for, is_cache_load_failure, leave_streams_alone
 
+from . import threads
 from .errors import ShapeError
 from .lowering import lower
 from .numpy_backend import NumpyProgram
@@ -231,7 +232,8 @@ class NumbaProgram:
         >>> NumbaProgram([x, y], [x * y, x + y], cache=False).call_floats((1.5, 2.0))
         [np.float64(3.0), np.float64(3.5)]
         """
-        if self.index_errors:  # constant index arrays: the checked path
+        if self.index_errors or self.compiled.parallel or self.compiled.products:
+            # constant index arrays, threads, BLAS: the checked path
             return self([np.asarray(v) for v in values], {})
         args = (*values, *self.constants)
         if self._entry is None:
@@ -244,6 +246,9 @@ class NumbaProgram:
         """The kernel's outputs for ``args`` through the dispatcher; a damaged cache
         entry is deleted and compiled again once."""
         try:
+            if self.compiled.parallel or self.compiled.products:
+                with threads.running(self.compiled):
+                    return self.function(*args)
             return self.function(*args)
         except Exception as e:
             if not retry:

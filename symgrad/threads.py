@@ -1,13 +1,17 @@
 """How many threads compiled kernels use: ``sg.set_num_threads(n)``.
 
 A kernel's big loops run over a fixed partition of their iterations into
-chunks (``codegen.source``), chunks spread over Numba's threads, and BLAS
-products (scipy's and NumPy's OpenBLAS, through threadpoolctl) use the same
-count. The partition depends on the sizes alone, never on the thread count,
-so every thread count gives the same bits. The default is all cores (Numba's
-``NUMBA_NUM_THREADS``), or ``$SYMGRAD_NUM_THREADS`` when set at import.
+chunks, and its big products in fixed blocks of rows, one BLAS call a block
+(``codegen.source``); Numba's threads take the chunks and blocks. The
+partitions depend on the sizes (and the number of threads Numba started),
+never on the count in use, and every BLAS call of a kernel runs on one
+thread, so every count gives the same bits. The default is all cores
+(Numba's ``NUMBA_NUM_THREADS``), or ``$SYMGRAD_NUM_THREADS`` when set at
+import.
 """
+import importlib
 import os
+import threading
 
 import numba
 import numpy as np
@@ -47,7 +51,6 @@ def set_num_threads(n):
     n = _checked(n, "the thread count")
     previous = get_num_threads()
     _count = n
-    _limit_blas(n)
     return previous
 
 
@@ -61,19 +64,74 @@ def get_num_threads():
     return numba.config.NUMBA_NUM_THREADS if _count is None else _count
 
 
-def use():
-    """Give the calling thread's Numba the chosen count (Numba keeps one count per
-    thread): called before each run of a kernel with parallel loops."""
-    if _count is not None and numba.get_num_threads() != _count:
-        numba.set_num_threads(_count)
+class running:
+    """``with running(compiled):`` around a run of the kernel ``compiled`` (a
+    ``codegen.compiler.Compiled``): its parallel loops get the chosen count
+    (Numba keeps one count per calling thread), and its BLAS calls one thread
+    each (the kernel spreads its products over threads itself, and a BLAS on
+    several threads may round differently from one count to another).
+
+    >>> import numpy as np, symgrad as sg
+    >>> x = sg.matrix("x", 2, 2)
+    >>> f = sg.function([x], x @ x, cache=False)
+    >>> with running(f._program.compiled):
+    ...     blas_threads() == [1] * len(blas_threads())
+    True
+    """
+
+    def __init__(self, compiled):
+        self.parallel, self.products = compiled.parallel, compiled.products
+
+    def __enter__(self):
+        if self.parallel and _count is not None and numba.get_num_threads() != _count:
+            numba.set_num_threads(_count)
+        if self.products:
+            _pin_blas(+1)
+
+    def __exit__(self, *exc):
+        if self.products:
+            _pin_blas(-1)
 
 
-def _limit_blas(n):
-    try:
+# kernels running with BLAS pinned to one thread, and the BLAS libraries'
+# counts from before the first of them (restored after the last)
+_pinned = {"runs": 0, "saved": ()}
+_pin_lock = threading.Lock()
+
+
+def _pin_blas(step):
+    with _pin_lock:
+        _pinned["runs"] += step
+        if step > 0 and _pinned["runs"] == 1:
+            _pinned["saved"] = [(lib, lib.get_num_threads()) for lib in _blas()]
+            for lib, _ in _pinned["saved"]:
+                lib.set_num_threads(1)
+        elif step < 0 and _pinned["runs"] == 0:
+            for lib, count in _pinned["saved"]:
+                lib.set_num_threads(count)
+
+
+_controllers = []
+
+
+def _blas():
+    """threadpoolctl's controllers of the BLAS libraries in this process, found
+    once: NumPy's, and SciPy's, which Numba's products call."""
+    if not _controllers:
         import threadpoolctl
-    except ImportError:  # a dependency; without it, BLAS keeps its own count
-        return
-    threadpoolctl.threadpool_limits(limits=n, user_api="blas")
+        importlib.import_module("scipy.linalg.cython_blas")  # loads the BLAS Numba calls
+        controller = threadpoolctl.ThreadpoolController().select(user_api="blas")
+        _controllers.append(controller.lib_controllers)
+    return _controllers[0]
+
+
+def blas_threads():
+    """The thread counts of the BLAS libraries kernels may call (see ``running``).
+
+    >>> all(n >= 1 for n in blas_threads())
+    True
+    """
+    return [lib.get_num_threads() for lib in _blas()]
 
 
 def _from_environment():

@@ -21,7 +21,7 @@ requirements = pytest.importorskip("packaging.requirements",
                                    reason="reading the wheel's requirements needs 'packaging'")
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-CORE = {"sympy", "numpy", "numba", "scipy", "tqdm"}
+CORE = {"sympy", "numpy", "numba", "scipy", "tqdm", "threadpoolctl"}
 
 
 @pytest.fixture(scope="module")

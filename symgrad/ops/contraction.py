@@ -292,7 +292,8 @@ def _matmul(node, low, out=None):
     ma = low.matrix(a, tuple(count(c) for c in rows_a))
     mb = low.matrix(b, tuple(count(c) for c in rows_b))
     name = low.name("b")
-    low.emit(MatMul(name, ma, mb, form.trans_a, form.trans_b))
+    sizes = (count(form.left), count(form.inner), count(form.right))
+    low.emit(MatMul(name, ma, mb, form.trans_a, form.trans_b, sizes))
     low.fresh.add(name)
     if len(form.left) == 1 and len(form.right) == 1:
         return name
