@@ -96,6 +96,28 @@ def interleaved_medians(impls, data, rounds, block_seconds=0.02):
     return {name: statistics.median(s) for name, s in samples.items()}
 
 
+def _machine_cpu_seconds():
+    """CPU seconds every process on the machine has used since boot (Linux's
+    /proc/stat), or None where there is no /proc/stat."""
+    try:
+        with open("/proc/stat") as f:
+            ticks = [int(v) for v in f.readline().split()[1:]]
+    except OSError:
+        return None
+    idle, iowait = ticks[3], ticks[4]
+    return (sum(ticks[:8]) - idle - iowait) / os.sysconf("SC_CLK_TCK")
+
+
+def _others_share(start):
+    """The fraction of all cores' time since ``start`` = (wall, own CPU, machine CPU)
+    that other processes used, or None without /proc/stat."""
+    wall, own, machine = start
+    if machine is None:
+        return None
+    others = (_machine_cpu_seconds() - machine) - (time.process_time() - own)
+    return max(0.0, others / ((time.perf_counter() - wall) * os.cpu_count()))
+
+
 def _digest(result):
     import numpy as np
     h = hashlib.sha256()
@@ -115,11 +137,12 @@ def child(n, names, rounds):
     from report import rel_error
     from workloads import WORKLOADS, jax_value_and_grad
 
-    out = {"threads": n, "workloads": {}, "load": [os.getloadavg()[0]],
+    start = (time.perf_counter(), time.process_time(), _machine_cpu_seconds())
+    out = {"threads": n, "workloads": {},
            "versions": dict(peers, python=platform.python_version(), symgrad=sg.__version__,
                             numpy=np.__version__, numba=numba.__version__,
-                            blas=", ".join(f"{i['internal_api']} {i['version']}"
-                                           for i in threadpoolctl.threadpool_info()))}
+                            pools=", ".join(f"{i['internal_api']} {i['version'] or ''}".strip()
+                                            for i in threadpoolctl.threadpool_info()))}
     for name in names:
         w = WORKLOADS[name]()
         impls = {SYMGRAD: w.build("numba"), NUMPY: w.numpy}
@@ -133,7 +156,7 @@ def child(n, names, rounds):
         checked = {"error": {k: rel_error(r, reference) for k, r in results.items()},
                    "digest": _digest(results[SYMGRAD])}
         out["workloads"][name] = dict(checked, median=interleaved_medians(impls, w.data, rounds))
-    out["load"].append(os.getloadavg()[0])
+    out["others"] = _others_share(start)
     print(json.dumps(out))
 
 
@@ -158,7 +181,7 @@ def measure(names, rounds, repeat, cache_dir):
             done.append(run_child(n, names, rounds, cache_dir))
     combined = {}
     for n, done in runs.items():
-        combined[n] = {"versions": done[0]["versions"], "load": [d["load"] for d in done],
+        combined[n] = {"versions": done[0]["versions"], "others": [d["others"] for d in done],
                        "workloads": {}}
         for name, first in done[0]["workloads"].items():
             per = [d["workloads"][name] for d in done]
@@ -194,13 +217,16 @@ def table(results):
     v = results[1]["versions"]
     peers = "".join(f", {label} {v[key]}" for key, label in PEERS if key in v)
     missing = [label for key, label in PEERS if key not in v]
-    loads = [x for r in results.values() for pair in r["load"] for x in pair]
+    others = "; ".join(f"{k} thread{'s' * (k > 1)}: " + ", ".join(
+        "?" if x is None else f"{x:.0%}" for x in r["others"]) for k, r in results.items())
     lines += ["", f"symgrad's cost and gradients, same bits at 1 and {n} threads: "
                   + ", ".join(identical) + ".",
               "", f"Machine: {len(all_cores())} cores ({_cpu_name()}), Python {v['python']}, "
-                  f"symgrad {v['symgrad']}, NumPy {v['numpy']} (BLAS: {v['blas']}), "
-                  f"Numba {v['numba']}{peers}. One-minute load average during the runs: "
-                  f"{min(loads):.1f} to {max(loads):.1f}."]
+                  f"symgrad {v['symgrad']}, NumPy {v['numpy']}, Numba {v['numba']}{peers}; "
+                  f"thread pools loaded: {v['pools']}.",
+              "", f"Other processes' share of the machine's CPU time during each subprocess: "
+                  f"{others}. Where it is high, the {n}-thread times suffer first: a "
+                  f"fork-join waits for a core another process holds."]
     if missing:
         lines.append(f"Not installed here (rows omitted): {', '.join(missing)}.")
     return "\n".join(lines) + "\n"
