@@ -234,3 +234,23 @@ def test_small_loops_and_named_sizes_stay_serial():
     assert "prange(" not in small._function._program.source
     assert "prange(" not in named._program.source
     assert small(np.zeros(1000))[0] == 0.0
+
+
+def test_a_forked_child_runs_a_parallel_kernel_its_parent_ran(big):
+    # GNU OpenMP's threading layer kills such a child ("fork() called from a
+    # process already using GNU OpenMP"); TBB's, which symgrad requires where
+    # it has wheels, does not
+    if not hasattr(os, "fork"):
+        pytest.skip("no fork() on this platform")
+    big(np.ones(_N), np.ones(_N))
+    if numba.threading_layer() == "omp":
+        pytest.skip("Numba runs on GNU OpenMP here (no TBB), which a forked child cannot use")
+    import multiprocessing
+    context = multiprocessing.get_context("fork")
+    with context.Pool(1) as pool:
+        value = pool.apply(_sum_of_exp_sin, (big,))
+    assert value == pytest.approx(math.fsum(np.exp(np.sin(np.linspace(-1, 1, _N)))), rel=1e-12)
+
+
+def _sum_of_exp_sin(vg):
+    return float(vg(np.linspace(-1, 1, _N), np.ones(_N))[0])
