@@ -2,7 +2,7 @@
 
     python benchmarks/threads.py [--out PATH] [--rounds 20] [--repeat 2] [--only W2 W4]
 
-About a minute and a half on 2 cores. Each thread count n runs in fresh
+Under a minute on a quiet 2-core machine (90 s on a busy one). Each thread count n runs in fresh
 subprocesses, set up before any library starts a thread pool: the process's CPU
 affinity is its first n cores, OMP_NUM_THREADS, OPENBLAS_NUM_THREADS and
 MKL_NUM_THREADS are n, then ``sg.set_num_threads(n)`` (kernels and BLAS),
@@ -157,6 +157,10 @@ def child(n, names, rounds):
                    "digest": _digest(results[SYMGRAD])}
         out["workloads"][name] = dict(checked, median=interleaved_medians(impls, w.data, rounds))
     out["others"] = _others_share(start)
+    try:
+        out["versions"]["layer"] = numba.threading_layer()
+    except ValueError:  # no parallel kernel ran
+        out["versions"]["layer"] = "not started"
     print(json.dumps(out))
 
 
@@ -214,7 +218,7 @@ def table(results):
                          f"{t1[lib] / tn[lib]:.2f}× | {ratios[0]} | {ratios[1]} | {error:.1e} |")
         same = len(w1["digests"] | many[name]["digests"]) == 1
         identical.append(f"{name} {'yes' if same else 'NO'}")
-    v = results[1]["versions"]
+    v = results[n]["versions"]
     peers = "".join(f", {label} {v[key]}" for key, label in PEERS if key in v)
     missing = [label for key, label in PEERS if key not in v]
     others = "; ".join(f"{k} thread{'s' * (k > 1)}: " + ", ".join(
@@ -223,7 +227,7 @@ def table(results):
                   + ", ".join(identical) + ".",
               "", f"Machine: {len(all_cores())} cores ({_cpu_name()}), Python {v['python']}, "
                   f"symgrad {v['symgrad']}, NumPy {v['numpy']}, Numba {v['numba']}{peers}; "
-                  f"thread pools loaded: {v['pools']}.",
+                  f"Numba's threading layer: {v['layer']}; thread pools loaded: {v['pools']}.",
               "", f"Other processes' share of the machine's CPU time during each subprocess: "
                   f"{others}. Where it is high, the {n}-thread times suffer first: a "
                   f"fork-join waits for a core another process holds."]
