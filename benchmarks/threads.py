@@ -2,9 +2,9 @@
 
     python benchmarks/threads.py [--out PATH] [--rounds 20] [--repeat 2] [--only W2 W4]
 
-Under a minute on a quiet 2-core machine (90 s on a busy one). Each thread count n runs in fresh
-subprocesses, set up before any library starts a thread pool: the process's CPU
-affinity is its first n cores, OMP_NUM_THREADS, OPENBLAS_NUM_THREADS and
+Under a minute on a quiet 2-core machine (90 s on a busy one). Each thread
+count n runs in fresh subprocesses, set up before any library starts a thread
+pool: the process's CPU affinity is its first n cores, OMP_NUM_THREADS, OPENBLAS_NUM_THREADS and
 MKL_NUM_THREADS are n, then ``sg.set_num_threads(n)`` (kernels and BLAS),
 ``torch.set_num_threads(n)`` and ``torch.set_num_interop_threads(n)``. JAX 0.10
 sizes its CPU pool from the affinity alone: ``XLA_FLAGS="--xla_cpu_multi_thread_eigen=false
