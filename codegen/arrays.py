@@ -1,5 +1,5 @@
 """Array operations for kernels: ``empty``, ``full``, ``reshape`` (a view),
-``matmul`` and ``writable`` (a read-only input typed as writable), callable
+``matmul``, ``matmul_into`` (into a given array) and ``writable`` (a read-only input typed as writable), callable
 from ``@njit`` code only.
 
 ``np.dot``, ``np.empty`` / ``np.zeros`` / ``np.full`` and ``.reshape`` under
@@ -61,6 +61,12 @@ def _matmul(a, b):
 
 
 @numba_internals.helper
+def _matmul_into(a, b, out):
+    """``np.dot(a, b, out)`` of two matrices into a C-contiguous one."""
+    np.dot(a, b, out)
+
+
+@numba_internals.helper
 def _writable(value):
     """``value`` (an array stays read-only: loop functions compile once per mix
     of read-only flags; the intrinsic relabels it writable)."""
@@ -68,13 +74,13 @@ def _writable(value):
 
 
 _PUBLIC = {"empty": _empty, "full": _full, "reshape": _reshape, "matmul": _matmul,
-           "writable": _writable}
+           "matmul_into": _matmul_into, "writable": _writable}
 
 
 def __getattr__(name):
-    """``empty``, ``full``, ``reshape`` (or ``view``), ``matmul`` or ``writable``: the
-    intrinsic from ``codegen.numba_internals`` when its features are in use,
-    else the public version."""
+    """``empty``, ``full``, ``reshape`` (or ``view``), ``matmul``, ``matmul_into`` or
+    ``writable``: the intrinsic from ``codegen.numba_internals`` when its
+    features are in use, else the public version."""
     name = "reshape" if name == "view" else name
     if name not in _PUBLIC:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -531,7 +531,8 @@ _imputils = _module("numba.core.imputils")
 def array_intrinsic(name):
     """The intrinsic ``codegen.arrays`` uses as ``name`` (empty, full, reshape,
     matmul, writable), or None when the features it needs are not in use."""
-    needs = ("array_intrinsics", "blas_gemm") if name == "matmul" else ("array_intrinsics",)
+    needs = ("array_intrinsics", "blas_gemm") if name.startswith("matmul") else \
+        ("array_intrinsics",)
     return _INTRINSICS[name] if all(map(uses, needs)) else None
 
 
@@ -717,34 +718,69 @@ def _matmul(typingctx, a, b):
     result = types.Array(dtype, 2, "C")
 
     def codegen(context, builder, signature, args):
-        from numba.np.arrayobj import make_array
-        from numba.np.linalg import call_xxgemm, ensure_blas
-        ensure_blas()
-        x, y = (make_array(t)(context, builder, v) for t, v in zip(signature.args, args))
-        (m, k), (_, n) = (_cgutils.unpack_tuple(builder, v.shape) for v in (x, y))
-        too_big = _cgutils.false_bit
-        for size in (m, k, n):
-            too_big = builder.or_(too_big, builder.icmp_signed(">", size, size.type(_INT_MAX)))
-        with builder.if_then(too_big, likely=False):
-            context.call_conv.return_user_exc(
-                builder, OverflowError, ("array size too large to fit in C int",))
-        out = _allocate(context, builder, result, (m, n))
-        zero = m.type(0)
-        empty = builder.or_(builder.icmp_signed("==", k, zero), builder.or_(
-            builder.icmp_signed("==", m, zero), builder.icmp_signed("==", n, zero)))
-        with builder.if_else(empty, likely=False) as (no_terms, terms):
-            with no_terms:  # gemm rejects zero leading dimensions; the product is zeros
-                _cgutils.memset(builder, out.data, builder.mul(out.itemsize, out.nitems), 0)
-            with terms:
-                call_xxgemm(context, builder, signature.args[0], (m, k), x.data,
-                            signature.args[1], (k, n), y.data, result, (m, n), out.data)
-        return _imputils.impl_ret_new_ref(context, builder, result, out._getvalue())
+        return _gemm(context, builder, signature.args, args, None)
 
     return result(a, b), codegen
 
 
+@intrinsic
+def _matmul_into(typingctx, a, b, out):
+    """``np.dot(a, b, out)``: ``_matmul`` written into the C-contiguous ``out``
+    (sizes the caller's responsibility).
+
+    >>> import numpy as np
+    >>> into = numba.njit(lambda a, b, out: _matmul_into(a, b.T, out[1:]))
+    >>> out = np.zeros((3, 2))
+    >>> into(np.arange(6.0).reshape(2, 3), np.ones((2, 3)), out)
+    >>> out
+    array([[ 0.,  0.],
+           [ 3.,  3.],
+           [12., 12.]])
+    """
+    dtype = getattr(a, "dtype", None)
+    if dtype not in (types.float32, types.float64) or not (
+            _matrix(a, dtype) and _matrix(b, dtype) and _matrix(out, dtype)) or out.layout != "C":
+        return None
+
+    def codegen(context, builder, signature, args):
+        _gemm(context, builder, signature.args, args, signature.args[2])
+        return context.get_dummy_value()
+
+    return types.none(a, b, out), codegen
+
+
+def _gemm(context, builder, arg_types, args, out_type):
+    """The product of the first two ``args`` by Numba's BLAS gemm, into the
+    third (of ``out_type``) or a new C-contiguous array (returned)."""
+    from numba.np.arrayobj import make_array
+    from numba.np.linalg import call_xxgemm, ensure_blas
+    ensure_blas()
+    x, y = (make_array(t)(context, builder, v) for t, v in zip(arg_types[:2], args[:2]))
+    (m, k), (_, n) = (_cgutils.unpack_tuple(builder, v.shape) for v in (x, y))
+    too_big = _cgutils.false_bit
+    for size in (m, k, n):
+        too_big = builder.or_(too_big, builder.icmp_signed(">", size, size.type(_INT_MAX)))
+    with builder.if_then(too_big, likely=False):
+        context.call_conv.return_user_exc(
+            builder, OverflowError, ("array size too large to fit in C int",))
+    result = out_type or types.Array(arg_types[0].dtype, 2, "C")
+    out = make_array(out_type)(context, builder, args[2]) if out_type else \
+        _allocate(context, builder, result, (m, n))
+    zero = m.type(0)
+    empty = builder.or_(builder.icmp_signed("==", k, zero), builder.or_(
+        builder.icmp_signed("==", m, zero), builder.icmp_signed("==", n, zero)))
+    with builder.if_else(empty, likely=False) as (no_terms, terms):
+        with no_terms:  # gemm rejects zero leading dimensions; the product is zeros
+            _cgutils.memset(builder, out.data, builder.mul(out.itemsize, out.nitems), 0)
+        with terms:
+            call_xxgemm(context, builder, arg_types[0], (m, k), x.data,
+                        arg_types[1], (k, n), y.data, result, (m, n), out.data)
+    if out_type is None:
+        return _imputils.impl_ret_new_ref(context, builder, result, out._getvalue())
+
+
 _INTRINSICS = {"empty": _empty, "full": _full, "reshape": _reshape, "matmul": _matmul,
-               "writable": _writable}
+               "matmul_into": _matmul_into, "writable": _writable}
 _PROBES = {"kernel_cache": _kernel_cache_class, "fast_cache_load": _probe_fast_cache_load,
            "entry_point": _probe_entry_point, "array_intrinsics": _probe_array_intrinsics,
            "blas_gemm": _probe_blas_gemm, "bare_callees": _probe_bare_callees,

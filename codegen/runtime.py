@@ -98,7 +98,7 @@ def matmul_rows(a, b, rows):
         hi = lo + rows
         if hi > m:
             hi = m
-        _into_rows(out, lo, arrays.matmul(a[lo:hi], b))
+        arrays.matmul_into(a[lo:hi], b, out[lo:hi])
     return out
 
 
@@ -126,13 +126,6 @@ def matmul_rows_t(a, b, rows):
         for i in range(k):
             for j in range(hi - lo):
                 columns[i, j] = a[i, lo + j]
-        _into_rows(out, lo, arrays.matmul(columns.T, b))
+        arrays.matmul_into(columns.T, b, out[lo:hi])
     return out
 
-
-@helper
-def _into_rows(out, lo, block):
-    """``out[lo:lo + len(block)] = block``."""
-    for i in range(block.shape[0]):
-        for j in range(block.shape[1]):
-            out[lo + i, j] = block[i, j]
