@@ -10,6 +10,12 @@ MKL_NUM_THREADS are n, then ``sg.set_num_threads(n)`` (kernels and BLAS),
 sizes its CPU pool from the affinity alone: ``XLA_FLAGS="--xla_cpu_multi_thread_eigen=false
 intra_op_parallelism_threads=1"`` left its W4 time unchanged here (18 ms), pinning
 the process to one core doubled it (35 ms). NUMBA_NUM_THREADS keeps its default.
+OPENBLAS_THREAD_TIMEOUT=4: after a call, OpenBLAS's threads otherwise spin
+for about 2^28 cycles (~0.1 s) before they sleep, holding the cores the next
+library's threads need; interleaved with NumPy by hand, symgrad's W3 at 2
+threads took 1.87 ms instead of 0.99 ms, and PyTorch's slowed it too
+(1.64 ms). With the timeout every library's time is the same as alone (NumPy
+by hand's own W3 is 6% slower: 1.09 ms instead of 1.02 ms).
 
 In each subprocess, per workload: symgrad (numba backend), NumPy by hand,
 PyTorch (eager) and JAX (``jit(value_and_grad)``), the last two where installed,
@@ -167,7 +173,8 @@ def child(n, names, rounds):
 # The parent: subprocesses per thread count, then the table -----------------------------
 
 def run_child(n, names, rounds, cache_dir):
-    env = dict(os.environ, SYMGRAD_CACHE_DIR=cache_dir, **{v: str(n) for v in THREAD_VARIABLES})
+    env = dict(os.environ, SYMGRAD_CACHE_DIR=cache_dir, OPENBLAS_THREAD_TIMEOUT="4",
+               **{v: str(n) for v in THREAD_VARIABLES})
     cmd = [sys.executable, HERE, "--child", str(n), "--rounds", str(rounds), "--only", *names]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     if done.returncode:
