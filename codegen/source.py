@@ -181,7 +181,7 @@ def _loop(w, indent, loop, arrays, zeroed=frozenset()):
     # would pay more for them than it saves (a (5e5, 2) sum over axis 1: 10x)
     blocked = n > 0 and (0 in accumulators.values() or vector_math and _reduces(levels[n])
                          or rows)
-    chunk = not wide and _chunk_rows(loop, body, accumulators, dtypes, rows)
+    chunk = not wide and _chunk_rows(loop, body, accumulators, dtypes)
     accs, widened, lanes = {}, {}, set()
     for k, st in enumerate(accumulators):
         accs[st] = f"acc{k}_{st.array}"
@@ -271,7 +271,7 @@ def _loop(w, indent, loop, arrays, zeroed=frozenset()):
 _PARALLEL_WORK = 1 << 18
 
 
-def _chunk_rows(loop, body, accumulators, dtypes, rows):
+def _chunk_rows(loop, body, accumulators, dtypes):
     """The number of iterations of the outermost loop per chunk, as source, when
     the loop is big enough and its chunks can run in any order on any thread;
     else None.
@@ -283,14 +283,13 @@ def _chunk_rows(loop, body, accumulators, dtypes, rows):
     its own; the partials are added in order after the chunks, see
     ``_combine_chunks``, so the result does not depend on how chunks are spread
     over threads). Scatters (subscripts read from data) stay serial, as do
-    float32 full reductions (their per-lane sums) and loops whose formulas
-    codegen.rows interprets, where they check bounds (that interpreter loads
-    again after the check)."""
+    float32 full reductions (their per-lane sums), and every loop where Numba
+    started one thread (``NUMBA_NUM_THREADS=1``). A chunk is a function of its
+    own, so a failed bounds check returns from it, as from a serial loop's."""
     calls = sum(math_calls(st.formula) for st in body if isinstance(st, Compute))
     work = sympy.Mul(*loop.shape) * (1 + calls)
-    if not loop.shape or not work.is_number or work < _PARALLEL_WORK:
-        return None
-    if rows and any(isinstance(st, CheckBounds) for st in body):
+    if not loop.shape or not work.is_number or work < _PARALLEL_WORK or \
+            numba.config.NUMBA_NUM_THREADS == 1:  # no threads to share chunks with
         return None
     reduced, subscripts = set(), collections.defaultdict(set)
     for st in body:

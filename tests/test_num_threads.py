@@ -79,6 +79,19 @@ def test_the_environment_variable_sets_the_count_at_import():
     assert bad.returncode != 0 and "SYMGRAD_NUM_THREADS" in bad.stderr and "'many'" in bad.stderr
 
 
+def test_with_one_numba_thread_nothing_runs_in_chunks_or_blocks():
+    code = """
+        import symgrad as sg
+        x, a = sg.vector("x", 1 << 20), sg.matrix("a", 512, 512)
+        f = sg.function([x, a], [sg.sum(sg.exp(x)), a @ a], cache=False)
+        print("prange(" in f._program.source, "matmul_rows" in f._program.source)
+    """
+    one = _python(code, NUMBA_NUM_THREADS="1")
+    two = _python(code, NUMBA_NUM_THREADS="2")
+    assert one.returncode == 0 and two.returncode == 0, one.stderr + two.stderr
+    assert one.stdout.split() == ["False", "False"] and two.stdout.split() == ["True", "True"]
+
+
 # W2-W5-like graphs, at sizes where the big loops run in chunks (W4, W5) and
 # where products run in BLAS (W2, W3); each prints its results' bytes as hex
 # at 1, 2 and 3 threads, with NUMBA_NUM_THREADS=3 on any machine
