@@ -20,6 +20,7 @@ followed, private files, signatures, a size limit) are
 IEEE semantics: no fastmath, and NumPy's error model (1/0 is inf, not an
 exception).
 """
+import functools
 import glob
 import hashlib
 import importlib.util
@@ -62,12 +63,12 @@ class Compiled:
     key: str
     path: object
 
-    @property
+    @functools.cached_property
     def parallel(self):
         """Whether some loop or product runs on several threads (see ``codegen.source``)."""
         return "prange(" in self.source or "matmul_rows" in self.source
 
-    @property
+    @functools.cached_property
     def products(self):
         """Whether the kernel calls BLAS."""
         return "matmul" in self.source

@@ -30,6 +30,7 @@ from .printer import VECTOR_MATH, NumbaPrinter, formula_lines, instantiate, math
 from .program import Alloc, ArgOneHot, Argsort, ByValue, CheckBounds, Compute, Copy, Index, Load, \
     Loop, MatMul, Reshape, Store, Subarray
 from .rows import RowsProgram, Unsupported
+from .runtime import block_rows
 from .vmath import SIN_COS_LIMIT
 
 ENTRY = "kernel"
@@ -283,9 +284,12 @@ def _chunk_rows(loop, body, accumulators, dtypes):
     its own; the partials are added in order after the chunks, see
     ``_combine_chunks``, so the result does not depend on how chunks are spread
     over threads). Scatters (subscripts read from data) stay serial, as do
-    float32 full reductions (their per-lane sums), and every loop where Numba
-    started one thread (``NUMBA_NUM_THREADS=1``). A chunk is a function of its
-    own, so a failed bounds check returns from it, as from a serial loop's."""
+    full reductions into float32 arrays (sums in per-lane float64, max, min),
+    and every loop where Numba started one thread (``NUMBA_NUM_THREADS=1``).
+    A chunk is a function of its own: a failed bounds check returns from its
+    chunk and sets the kernel's flag, while other chunks run on (the caller
+    raises and discards every result; where two checks fail, either may be
+    the one reported)."""
     calls = sum(math_calls(st.formula) for st in body if isinstance(st, Compute))
     work = sympy.Mul(*loop.shape) * (1 + calls)
     if not loop.shape or not work.is_number or work < _PARALLEL_WORK or \
@@ -629,11 +633,11 @@ def _steps(program, definitions):
             w.add(1, f"{st.name} = {st.source}.copy()")
         elif isinstance(st, MatMul):
             b = st.b + (".T" if st.transpose_b else "")
-            rows = _product_rows(st)
-            if rows is None:
-                product = f"arrays.matmul({st.a + ('.T' if st.transpose_a else '')}, {b})"
+            if _in_blocks(st):
+                product = (f"matmul_rows{'_t' if st.transpose_a else ''}({st.a}, {b}, "
+                           f"{numba.config.NUMBA_NUM_THREADS})")
             else:
-                product = f"matmul_rows{'_t' if st.transpose_a else ''}({st.a}, {b}, {rows})"
+                product = f"arrays.matmul({st.a + ('.T' if st.transpose_a else '')}, {b})"
             steps.append(_Step([f"    {st.name} = {product}"], [f"    return {product}"],
                                st.name))
             continue
@@ -659,22 +663,18 @@ def _steps(program, definitions):
     return steps
 
 
-# A product of at least this many multiply-adds a block runs in blocks of rows
-# on all threads (codegen.runtime.matmul_rows), one block per thread Numba
-# started, so the blocks depend on the machine, never on the thread count in
-# use. Smaller blocks lose BLAS speed: (128, 784) @ (784, 256) on one thread
-# took 0.87 ms whole, 0.91 ms in 2 blocks of 64 rows, 0.98 ms in 4 of 32.
-_PRODUCT_BLOCK = 1 << 21
-
-
-def _product_rows(st):
-    """The rows of a block of the MatMul ``st`` run in blocks, or None (one
-    BLAS call) for a small or unknown size."""
+def _in_blocks(st):
+    """Whether the MatMul ``st`` runs in blocks of rows on Numba's threads
+    (codegen.runtime.matmul_rows): where Numba started several and the
+    product is big enough, or of a size unknown when compiling (the helper
+    then decides from the sizes of each call)."""
+    threads = numba.config.NUMBA_NUM_THREADS
+    if threads == 1:
+        return False
     if st.sizes is None or not all(sympy.sympify(d).is_number for d in st.sizes):
-        return None
+        return True
     m, k, n = (int(d) for d in st.sizes)
-    blocks = min(numba.config.NUMBA_NUM_THREADS, m * k * n // _PRODUCT_BLOCK, m // 8)
-    return -(-m // blocks) if blocks > 1 else None
+    return block_rows.py_func(m, k, n, threads) < m
 
 
 def program_source(program, roll=True):

@@ -81,16 +81,39 @@ class running:
 
     def __init__(self, compiled):
         self.parallel, self.products = compiled.parallel, compiled.products
+        self.serialised = False
 
     def __enter__(self):
-        if self.parallel and _count is not None and numba.get_num_threads() != _count:
-            numba.set_num_threads(_count)
+        if self.parallel:
+            if _count is not None and numba.get_num_threads() != _count:
+                numba.set_num_threads(_count)
+            # Numba's workqueue layer (where neither TBB nor OpenMP is there)
+            # aborts the process when two threads launch parallel work at once
+            self.serialised = _layer() in ("workqueue", None)
+            if self.serialised:
+                _workqueue_lock.acquire()
         if self.products:
             _pin_blas(+1)
 
     def __exit__(self, *exc):
         if self.products:
             _pin_blas(-1)
+        if self.serialised:
+            _workqueue_lock.release()
+
+
+_workqueue_lock = threading.Lock()
+_layers = []
+
+
+def _layer():
+    """Numba's threading layer, or None before its first parallel launch."""
+    if not _layers:
+        try:
+            _layers.append(numba.threading_layer())
+        except ValueError:  # no parallel launch yet
+            return None
+    return _layers[0]
 
 
 # kernels running with BLAS pinned to one thread, and the BLAS libraries'

@@ -33,6 +33,9 @@ def _restore_thread_count():
     sg.set_num_threads(previous)
 
 
+_THREADED = numba.config.NUMBA_NUM_THREADS > 1  # else nothing runs in chunks
+
+
 def _source(vg):
     return vg._function._program.source
 
@@ -175,7 +178,7 @@ def big():
     x, w = sg.vector("x", _N), sg.vector("w", _N)
     cost = sg.sum(sg.exp(sg.sin(x)) * w)
     vg = sg.value_and_grad(cost, [x, w], [x, w], backend="numba")
-    assert "prange(" in _source(vg)
+    assert ("prange(" in _source(vg)) == _THREADED
     return vg
 
 
@@ -221,7 +224,7 @@ def test_a_chunked_gather_checks_its_indices_and_scatter_adds_lose_no_update():
     E, idx = sg.vector("E", table), sg.vector("idx", n, dtype="int64")
     cost = sg.sum(sg.tanh(E[idx]) * sg.exp(E[idx]))
     vg = sg.value_and_grad(cost, [E], [E, idx], backend="numba")
-    assert "prange(" in _source(vg)
+    assert ("prange(" in _source(vg)) == _THREADED
     rng = np.random.default_rng(2)
     e, i = rng.normal(size=table), rng.integers(0, table, n)
     for threads in (1, numba.config.NUMBA_NUM_THREADS):
@@ -267,3 +270,46 @@ def test_a_forked_child_runs_a_parallel_kernel_its_parent_ran(big):
 
 def _sum_of_exp_sin(vg):
     return float(vg(np.linspace(-1, 1, _N), np.ones(_N))[0])
+
+
+@pytest.fixture(scope="module")
+def reductions():
+    x, i = sg.vector("x", _N), sg.vector("i", _N, dtype="int64")
+    f = sg.function([x, i], [sg.max(x), sg.min(x), sg.sum(i), sg.sum(x * x)], backend="numba")
+    assert ("prange(" in f._program.source) == _THREADED
+    return f
+
+
+def test_chunked_max_min_and_int_sums_match_numpy(reductions):
+    rng = np.random.default_rng(3)
+    x, i = rng.normal(size=_N), rng.integers(-10**12, 10**12, _N)
+    x[_N - 1] = 9.0  # the extremes in the short last chunk
+    x[_N - 2] = -9.0
+    for n in range(1, numba.config.NUMBA_NUM_THREADS + 1):
+        sg.set_num_threads(n)
+        top, bottom, total, squares = reductions(x, i)
+        assert (top, bottom, total) == (9.0, -9.0, int(np.sum(i)))
+        assert squares == pytest.approx(math.fsum(x * x), rel=1e-13)
+    x[12345] = np.nan
+    top, bottom, _, _ = reductions(x, i)
+    assert np.isnan(top) and np.isnan(bottom)
+
+
+def test_products_in_blocks_match_numpy_with_fixed_and_named_sizes():
+    if numba.config.NUMBA_NUM_THREADS == 1:
+        pytest.skip("one Numba thread: products are one BLAS call")
+    a, b, c = sg.matrix("a", 512, 256), sg.matrix("b", 256, 256), sg.matrix("c", 512, 64)
+    fixed = sg.function([a, b, c], [a @ b, a.T @ c], backend="numba")
+    X, W = sg.matrix("X", "batch", 300), sg.matrix("W", 300, 200)
+    named = sg.function([X, W], X @ W, backend="numba")
+    assert "matmul_rows(" in fixed._program.source and "matmul_rows_t(" in fixed._program.source
+    assert "matmul_rows(" in named._program.source
+    rng = np.random.default_rng(4)
+    av, bv, cv = rng.normal(size=(512, 256)), rng.normal(size=(256, 256)), rng.normal(size=(512, 64))
+    ab, atc = fixed(av, bv, cv)
+    np.testing.assert_allclose(ab, av @ bv, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(atc, av.T @ cv, rtol=1e-12, atol=1e-12)
+    w = rng.normal(size=(300, 200))
+    for batch in (3, 2048):  # one block, then blocks chosen at run time
+        x = rng.normal(size=(batch, 300))
+        np.testing.assert_allclose(named(x, w), x @ w, rtol=1e-12, atol=1e-12)
