@@ -66,7 +66,7 @@ class Compiled:
     @functools.cached_property
     def parallel(self):
         """Whether some loop or product runs on several threads (see ``codegen.source``)."""
-        return "prange(" in self.source or "matmul_rows" in self.source
+        return "prange(" in self.source or "matmul_blocks(" in self.source
 
     @functools.cached_property
     def products(self):

@@ -98,63 +98,47 @@ def _block_rows(m, k, n, threads):
 block_rows = helper(_block_rows)
 
 
-@helper(parallel=True)
-def matmul_rows(a, b, threads):
-    """``a @ b`` with the product's rows in blocks (``_block_rows``), one BLAS
-    call a block, the blocks spread over Numba's threads. The blocks do not
-    depend on the thread count in use, so neither do the bits (as long as
-    each BLAS call runs on one thread, see ``symgrad.threads``); compiled once
-    per machine and cached (a parallel loop costs ~0.5 s to compile).
 
-    >>> a, b = np.arange(12.0).reshape(4, 3), np.ones((3, 2))
-    >>> matmul_rows(a, b, 2)
+@helper(parallel=True)
+def matmul_blocks(a, b, transpose_a, transpose_b, threads):
+    """``a' @ b'`` (``a' = a.T`` when ``transpose_a``, ``b'`` likewise) with the
+    product's rows in blocks (``_block_rows``), one BLAS call a block, the
+    blocks spread over Numba's threads. The blocks do not depend on the
+    thread count in use, so neither do the bits (as long as each BLAS call
+    runs on one thread, see ``symgrad.threads``). One function for every
+    layout, compiled once per machine and dtype and cached: a parallel loop
+    costs ~0.5 s to compile. A block of rows of ``a.T`` (columns of ``a``) is
+    copied first, since BLAS takes a block only from contiguous memory.
+
+    >>> a, b = np.arange(12.0).reshape(4, 3), np.ones((2, 3))
+    >>> matmul_blocks(a, b, False, True, 2)
     array([[ 3.,  3.],
            [12., 12.],
            [21., 21.],
            [30., 30.]])
+    >>> np.array_equal(matmul_blocks(a, np.ones((4, 2)), True, False, 2), a.T @ np.ones((4, 2)))
+    True
     """
-    m, n = a.shape[0], b.shape[1]
+    k, m = (a.shape[0], a.shape[1]) if transpose_a else (a.shape[1], a.shape[0])
+    n = b.shape[0] if transpose_b else b.shape[1]
     out = arrays.empty((m, n), a.dtype)
-    rows = block_rows(m, a.shape[1], n, threads)
-    if rows >= m:
-        arrays.matmul_into(a, b, out)
-        return out
+    rows = block_rows(m, k, n, threads)
     for block in prange((m + rows - 1) // rows):
         lo = block * rows
         hi = lo + rows
         if hi > m:
             hi = m
-        arrays.matmul_into(a[lo:hi], b, out[lo:hi])
-    return out
-
-
-@helper(parallel=True)
-def matmul_rows_t(a, b, threads):
-    """``a.T @ b`` as ``matmul_rows`` computes ``a @ b``: a block of rows of
-    ``a.T`` (columns of ``a``) is copied first, since BLAS takes the block
-    only from contiguous memory.
-
-    >>> a, b = np.arange(12.0).reshape(3, 4), np.ones((3, 2))
-    >>> matmul_rows_t(a, b, 2)
-    array([[12., 12.],
-           [15., 15.],
-           [18., 18.],
-           [21., 21.]])
-    """
-    k, m = a.shape
-    out = arrays.empty((m, b.shape[1]), a.dtype)
-    rows = block_rows(m, k, b.shape[1], threads)
-    if rows >= m:
-        arrays.matmul_into(a.T, b, out)
-        return out
-    for block in prange((m + rows - 1) // rows):
-        lo = block * rows
-        hi = lo + rows
-        if hi > m:
-            hi = m
-        columns = arrays.empty((k, hi - lo), a.dtype)
-        for i in range(k):
-            for j in range(hi - lo):
-                columns[i, j] = a[i, lo + j]
-        arrays.matmul_into(columns.T, b, out[lo:hi])
+        if transpose_a:
+            columns = arrays.empty((k, hi - lo), a.dtype)
+            for i in range(k):
+                for j in range(hi - lo):
+                    columns[i, j] = a[i, lo + j]
+            if transpose_b:
+                arrays.matmul_into(columns.T, b.T, out[lo:hi])
+            else:
+                arrays.matmul_into(columns.T, b, out[lo:hi])
+        elif transpose_b:
+            arrays.matmul_into(a[lo:hi], b.T, out[lo:hi])
+        else:
+            arrays.matmul_into(a[lo:hi], b, out[lo:hi])
     return out

@@ -632,12 +632,12 @@ def _steps(program, definitions):
         elif isinstance(st, Copy):
             w.add(1, f"{st.name} = {st.source}.copy()")
         elif isinstance(st, MatMul):
-            b = st.b + (".T" if st.transpose_b else "")
             if _in_blocks(st):
-                product = (f"matmul_rows{'_t' if st.transpose_a else ''}({st.a}, {b}, "
+                product = (f"matmul_blocks({st.a}, {st.b}, {st.transpose_a}, {st.transpose_b}, "
                            f"{numba.config.NUMBA_NUM_THREADS})")
             else:
-                product = f"arrays.matmul({st.a + ('.T' if st.transpose_a else '')}, {b})"
+                product = (f"arrays.matmul({st.a + ('.T' if st.transpose_a else '')}, "
+                           f"{st.b + ('.T' if st.transpose_b else '')})")
             steps.append(_Step([f"    {st.name} = {product}"], [f"    return {product}"],
                                st.name))
             continue
@@ -665,7 +665,7 @@ def _steps(program, definitions):
 
 def _in_blocks(st):
     """Whether the MatMul ``st`` runs in blocks of rows on Numba's threads
-    (codegen.runtime.matmul_rows): where Numba started several and the
+    (codegen.runtime.matmul_blocks): where Numba started several and the
     product is big enough, or of a size unknown when compiling (the helper
     then decides from the sizes of each call)."""
     threads = numba.config.NUMBA_NUM_THREADS
@@ -685,8 +685,8 @@ def program_source(program, roll=True):
         isinstance(st, Argsort) for st in program.statements) else [])
     definitions = {}
     steps = _steps(program, definitions)
-    runtime += [name for name in ("matmul_rows", "matmul_rows_t")
-                if any(f"{name}(" in line for step in steps for line in step.lines)]
+    runtime += ["matmul_blocks"] * any("matmul_blocks(" in line for step in steps
+                                       for line in step.lines)
     helpers = sorted({name for rows in definitions.values() for name in rows.helpers()})
     imported = {"math", "np", "prange", "arrays", *runtime,
                 *("v" + name for name in VECTOR_MATH), *definitions, *helpers}
