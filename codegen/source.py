@@ -633,8 +633,9 @@ def _steps(program, definitions):
             w.add(1, f"{st.name} = {st.source}.copy()")
         elif isinstance(st, MatMul):
             if _in_blocks(st):
-                product = (f"matmul_blocks({st.a}, {st.b}, {st.transpose_a}, {st.transpose_b}, "
-                           f"{numba.config.NUMBA_NUM_THREADS})")
+                # np.bool_: a literal True / False would compile the helper once per value
+                product = (f"matmul_blocks({st.a}, {st.b}, np.bool_({st.transpose_a}), "
+                           f"np.bool_({st.transpose_b}), {numba.config.NUMBA_NUM_THREADS})")
             else:
                 product = (f"arrays.matmul({st.a + ('.T' if st.transpose_a else '')}, "
                            f"{st.b + ('.T' if st.transpose_b else '')})")
