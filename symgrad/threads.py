@@ -33,13 +33,16 @@ def _checked(n, source):
 
 
 def set_num_threads(n):
-    """Use ``n`` threads in compiled kernels and their BLAS products, from now on
-    and in every thread of this process; returns the previous count.
+    """Use ``n`` threads in compiled kernels (their big loops and products), from
+    now on and in every thread of this process; returns the previous count.
 
-    Results are the same bits for any ``n``: loops split their work at fixed
-    points that depend on the sizes only, and combine partial sums in order.
-    Small loops run on one thread whatever ``n`` is. ``n`` is at most Numba's
-    ``NUMBA_NUM_THREADS`` (default: the number of cores).
+    Results are the same bits for any ``n``: loops and products split their
+    work at fixed points that depend on the sizes (and on the threads Numba
+    started) only, partial sums are combined in order, and each BLAS call of
+    a kernel runs on one thread. Small loops, scatter-adds and loops over a
+    named dimension run on one thread whatever ``n`` is. NumPy's own BLAS
+    outside kernels keeps its count (threadpoolctl sets that). ``n`` is at
+    most Numba's ``NUMBA_NUM_THREADS`` (default: the number of cores).
 
     >>> import symgrad as sg
     >>> previous = sg.set_num_threads(1)
