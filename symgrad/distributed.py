@@ -9,22 +9,27 @@ the batch, weighted by chunk size for a mean.
 How the cost reduces over the batch is read from its graph (:func:`reduction`):
 below its top, every path from the data goes through a sum over the batch
 dimension of per-example terms (no node under that sum mixes examples); above
-it, the formulas must be linear in those sums (a "sum" cost) or a linear
-function of them divided by the batch size, plus terms that do not depend on
-the data (a "mean" cost). Anything else raises, naming the cost.
+it, the cost as a formula of those sums must equal, for any two chunks, the
+sum of the chunks' costs (a "sum" cost: a linear function of the sums) or
+their mean weighted by size (a "mean" cost: such a function divided by the
+batch size, plus terms that do not depend on the data), identically. Anything
+else (a kink such as relu of a sum, too) raises, naming the cost.
 
-What travels: the function once, as its pickled graph (``sg.function``'s
-pickle), broadcast to every worker; each worker process unpickles and compiles
-it once (Numba's disk cache makes that a load when the worker's cache folder
-has it) and keeps it in a per-process table keyed by the pickle's hash. The
-parameters (every input without the batch dimension) are scattered to every
-worker once per call; chunks stay where they are.
+What travels, every call: the function as its pickled graph (``sg.function``'s
+pickle, a few KB) and the parameters (every input without the batch
+dimension), scattered to every worker; chunks stay where they are. Each worker
+process unpickles and compiles the function once (Numba's disk cache makes
+that a load when the worker's cache folder has it) and keeps it in a
+per-process table keyed by the pickle's hash. A worker evaluates one chunk at
+a time, its kernels on as many threads as it has Dask threads.
 
 Dask is imported only when a function here is called, so ``import symgrad``
 works without the ``distributed`` extra.
 """
 import hashlib
+import os
 import pickle
+import random
 import threading
 
 import numpy as np
@@ -121,14 +126,22 @@ def _mixes_examples(node, batch):
 
 
 class _Reduction:
-    """Classifies the nodes at the top of a cost (see :func:`reduction`). Each
-    kind comes with a SymPy form: FREE nodes and opaque sums a fresh symbol, a
-    SUM node its value per example (so the batch size is 1, and ``t * form``
-    its value on ``t`` examples), a MEAN node its value."""
+    """Reads how the top of a cost combines over chunks (see :func:`reduction`).
+
+    Each node gets a SymPy form: its value on one chunk as a formula of
+    symbols standing for the chunk's sums (values whose whole-batch value is
+    the chunks' sum: the batch size, a sum over the batch of per-example
+    terms, a linear op of such a value) and its means (whole-batch value: the
+    chunks' weighted by size), and of fresh symbols for values without data.
+    A node combines as a "sum" or a "mean" when its formula, at the whole
+    batch's symbols, equals the chunks' sum or weighted mean identically
+    (two chunks of sizes ``na`` and ``nb``: the difference must simplify to
+    0, see :func:`_zero`). That checks the combining rule itself:
+    ``relu(a + b)`` is not ``relu(a) + relu(b)``, though it is linear piece
+    by piece."""
 
     def __init__(self, cost, batch):
-        self.cost, self.batch, self.t = cost, batch, sympy.Dummy("t")
-        self.opaque = set()  # symbols standing for data-dependent values
+        self.cost, self.batch = cost, batch
         self.depends, self.mixed = {}, {}
         for node in toposort([cost]):
             own = isinstance(node.op, DimSize) and node.op.dim == batch
@@ -137,7 +150,10 @@ class _Reduction:
             why = _mixes_examples(node, batch)  # (the node that mixes, why) or None
             self.mixed[node] = (node, why) if why else next(
                 (self.mixed[x] for x in node.inputs if self.mixed[x]), None)
-        self.kinds = {}
+        self.chunks = {}  # data symbol -> (its value on chunk a, on chunk b)
+        self.whole = {}  # data symbol -> its whole-batch value from the chunks'
+        self.size = self.symbol(SUM, positive=True)  # the batch size: a sum of 1 per example
+        self.kinds, self.lost = {}, {}  # node -> (kind or None, form); where combining was lost
 
     def fail(self, node, why):
         raise CombineError(
@@ -148,13 +164,33 @@ class _Reduction:
             f"statistics, sorting or cumulative sums along {self.batch}) need the whole batch "
             "in one call")
 
-    def opaque_symbol(self, kind):
-        s = sympy.Dummy(kind)
+    def symbol(self, kind, positive=False):
+        """A fresh symbol for a value of ``kind`` (FREE: the same on every chunk)."""
+        s = sympy.Dummy(kind, real=True, positive=positive or None)
         if kind != FREE:
-            self.opaque.add(s)
+            a, b = (sympy.Dummy(f"{kind}_{c}", real=True, positive=positive or None)
+                    for c in "ab")
+            self.chunks[s] = a, b
+            if kind == SUM:
+                self.whole[s] = a + b
+            else:
+                na, nb = self.chunks[self.size]
+                self.whole[s] = (na * a + nb * b) / (na + nb)
         return s
 
+    def combined(self, node):
+        """``node``'s kind, SUM or MEAN (FREE without data), or a CombineError."""
+        kind, _ = self.kind(node)
+        if kind is None:
+            lost = self.lost[node]
+            self.fail(lost, f"its formula {lost.op.formula.expr} is neither a linear function "
+                            "of sums over the batch nor such a function divided by the batch "
+                            "size (a kink such as relu, abs or where of a sum is linear piece "
+                            "by piece, not over chunks: relu(a + b) != relu(a) + relu(b))")
+        return kind
+
     def kind(self, node):
+        """(kind, form) of ``node``; kind None: its value does not combine."""
         if node not in self.kinds:
             self.kinds[node] = self._classify(node)
         return self.kinds[node]
@@ -162,47 +198,67 @@ class _Reduction:
     def _classify(self, node):
         op = node.op
         if not self.depends[node]:
-            return FREE, self.opaque_symbol(FREE)
+            return FREE, self.symbol(FREE)
         if isinstance(op, DimSize):
-            return SUM, sympy.Integer(1)  # the batch size: a sum of 1 per example
+            return SUM, self.size
         if _batch_axes(node.shape, self.batch):
             self.fail(node, "the value still has the batch dimension")
         if isinstance(op, Contract) and any(_batch_axes(x.shape, self.batch) for x in node.inputs):
             for x in node.inputs:
                 if self.mixed[x]:
                     self.fail(*self.mixed[x])
-            return SUM, self.opaque_symbol(SUM)  # a sum over the batch of per-example products
+            return SUM, self.symbol(SUM)  # a sum over the batch of per-example products
         if isinstance(op, Elemwise):
             return self._formula(node)
         if isinstance(op, (Contract, Reshape, Transpose, Broadcast, Slice)):
-            kinds = [self.kind(x)[0] for x in node.inputs]
+            kinds = [self.combined(x) for x in node.inputs]
             data = [k for k in kinds if k != FREE]
-            if len(data) == 1:  # linear in its one data-dependent operand
-                return data[0], self.opaque_symbol(data[0])
+            if len(data) == 1:  # linear in its one data-dependent operand: combines as it does
+                return data[0], self.symbol(data[0])
         self.fail(node, f"the op {op.label!r} is not linear in the batch's sums")
 
     def _formula(self, node):
-        """The kind of an elementwise formula of classified inputs: SUM when it is
-        linear in SUM inputs alone; MEAN when, with every SUM input ``t`` times its
-        per-example value, it does not depend on ``t`` and is affine in the data."""
-        t, values, means = self.t, {}, False
-        for p, x in zip(node.op.formula.variables, node.inputs):
-            kind, form = self.kind(x)
-            values[p] = t * form if kind == SUM else form
-            means = means or kind == MEAN
-        g = node.op.formula.expr.xreplace(values)
-        affine = all(_zero(sympy.diff(g, a, b)) for a in self.opaque for b in self.opaque
-                     if a in g.free_symbols and b in g.free_symbols)
-        if affine and _zero(sympy.diff(g, t)):
-            return MEAN, g
-        if affine and not means and _zero(g.subs(t, 0)) and _zero(sympy.diff(g, t, 2)):
-            return SUM, sympy.diff(g, t)
-        self.fail(node, f"its formula {node.op.formula.expr} is neither a linear function of "
-                        "sums over the batch nor such a sum divided by the batch size")
+        """(kind, form) of an elementwise formula of classified inputs."""
+        forms = {p: self.kind(x)[1] for p, x in zip(node.op.formula.variables, node.inputs)}
+        form = node.op.formula.expr.xreplace(forms)
+        a, b = ({s: chunks[c] for s, chunks in self.chunks.items()} for c in (0, 1))
+        whole, na, nb = form.xreplace(self.whole), a[self.size], b[self.size]
+        if _zero(whole - (na * form.xreplace(a) + nb * form.xreplace(b)) / (na + nb)):
+            return MEAN, form
+        if _zero(whole - form.xreplace(a) - form.xreplace(b)):
+            return SUM, form
+        # the first node whose value stopped combining: an input's, else this one
+        self.lost[node] = next((self.lost[x] for x in node.inputs if x in self.lost), node)
+        return None, form
 
 
 def _zero(e):
-    return e == 0 or sympy.simplify(e) == 0
+    """Whether ``e`` is identically 0: refuted where it is not 0 at one of a few
+    rational points (exact arithmetic; quick for the kinks SymPy simplifies
+    slowly), else proved by ``sympy.simplify``."""
+    e = e.xreplace({f: sympy.Rational(f) for f in e.atoms(sympy.Float)})  # the floats, exactly
+    if e == 0:
+        return True
+    rng = random.Random(0)
+    symbols = sorted(e.free_symbols, key=sympy.default_sort_key)
+    for _ in range(8):
+        point = {s: sympy.Rational(rng.randint(1, 40) * (1 if s.is_positive else
+                                                         rng.choice((-1, 1))), rng.randint(1, 9))
+                 for s in symbols}
+        value = e.xreplace(point)
+        if value.is_finite and value.is_zero is False:
+            return False
+    return sympy.simplify(e) == 0
+
+
+def _reduction(cost, batch):
+    """(how ``cost`` combines over chunks of ``batch``, the batch's symbol)."""
+    symbol = _dimension(cost, batch)
+    kind = _Reduction(cost, symbol).combined(cost)
+    if kind == FREE:
+        raise CombineError(f"the cost {cost.name!r} does not depend on the batch dimension "
+                           f"{batch}: there is nothing to split")
+    return kind, symbol
 
 
 def reduction(cost, batch):
@@ -220,13 +276,12 @@ def reduction(cost, batch):
     Traceback (most recent call last):
     ...
     symgrad.distributed.CombineError: sg.distributed cannot combine the cost ... it reduces over the batch dimension...
+    >>> reduction(sg.relu(sg.sum(X @ w)), "batch")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    symgrad.distributed.CombineError: ... at 'relu(...)' (float64, shape ()), its formula ... is neither a linear function of sums over the batch ...
     """
-    symbol = _dimension(cost, batch)
-    kind = _Reduction(cost, symbol).kind(cost)[0]
-    if kind == FREE:
-        raise CombineError(f"the cost {cost.name!r} does not depend on the batch dimension "
-                           f"{batch}: there is nothing to split")
-    return kind
+    return _reduction(cost, batch)[0]
 
 
 def _dimension(cost, batch):
@@ -243,13 +298,14 @@ def _dimension(cost, batch):
 
 _loaded = {}  # per worker process: pickle's hash -> the unpickled (compiled) function
 _lock = threading.Lock()
+_evaluating = threading.Lock()  # one chunk at a time per process: see _use_worker_threads
 
 
-def _load(blob, digest, worker=None):
+def _load(blob, digest, client_pid, worker=None):
     """The function pickled in ``blob``, unpickled once per process and compiled."""
     with _lock:
         if digest not in _loaded:
-            if not _loaded:
+            if not _loaded and os.getpid() != client_pid:
                 _use_worker_threads(worker)
             f = pickle.loads(blob)
             f.wait_compiled()  # compiles now (or loads from this machine's disk cache)
@@ -257,13 +313,19 @@ def _load(blob, digest, worker=None):
         return _loaded[digest]
 
 
-def _compile_on_worker(blob, digest, dask_worker=None):
+def _compile_on_worker(blob, digest, client_pid, dask_worker=None):
     """``client.run``'s form of :func:`_load` (it passes the worker as ``dask_worker``)."""
-    _load(blob, digest, dask_worker)
+    _load(blob, digest, client_pid, dask_worker)
 
 
 def _use_worker_threads(worker):
-    """Kernels use as many threads as the Dask worker runs tasks, not every core."""
+    """Kernels use as many threads as the Dask worker runs tasks, not every core.
+
+    The worker evaluates one chunk at a time (:func:`_run_chunk`), so that
+    count is all the kernel threads it runs: n tasks at once with n threads
+    each would be n * n. (Kernels hold the GIL, so tasks could not run them
+    side by side anyway.) Called in worker processes only: a cluster in the
+    client's process (``processes=False``) keeps the user's count."""
     import numba
     from distributed import get_worker
 
@@ -278,9 +340,11 @@ def _use_worker_threads(worker):
         set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
 
 
-def _run_chunk(blob, digest, args):
+def _run_chunk(blob, digest, client_pid, args):
     """One chunk's outputs, on a worker."""
-    return _load(blob, digest)(*args)
+    f = _load(blob, digest, client_pid)
+    with _evaluating:
+        return f(*args)
 
 
 # --- the client's side ------------------------------------------------------------------
@@ -308,8 +372,7 @@ class ShardedFunction:
     def __init__(self, function, cost, client, batch="batch", layout=None):
         _dask()
         self.function, self.client = function, client
-        self.kind = reduction(cost, batch)
-        symbol = _dimension(cost, batch)
+        self.kind, symbol = _reduction(cost, batch)
         self.axes = []  # per input: its batch axis, or None for a parameter
         for x in function.inputs:
             axes = _batch_axes(x.shape, symbol)
@@ -323,11 +386,11 @@ class ShardedFunction:
         self.layout = layout or ["value"] * len(function.outputs)
         self.blob = pickle.dumps(function, protocol=pickle.HIGHEST_PROTOCOL)
         self.digest = hashlib.sha256(self.blob).hexdigest()
-        self._blob_future = None
+        self._pid = os.getpid()  # workers in this process leave its thread count alone
 
     def wait_compiled(self):
         """Compile (or load) the function on every worker now; returns True."""
-        self.client.run(_compile_on_worker, self.blob, self.digest)
+        self.client.run(_compile_on_worker, self.blob, self.digest, self._pid)
         return True
 
     def __call__(self, /, *args, **kwargs):
@@ -335,16 +398,16 @@ class ShardedFunction:
         sizes, pieces = self._split(args)
         from dask import delayed
         client = self.client
-        if self._blob_future is None:
-            self._blob_future = client.scatter(self.blob, broadcast=True)
         params = [i for i, a in enumerate(self.axes) if a is None]
+        # the function (a few KB: workers unpickle it only the first time) goes with
+        # the parameters every call, so a restarted cluster or new workers get it;
         # fresh keys (hash=False): a key equal to the last call's, which is being
         # released, could be forgotten by the scheduler under this call
-        scattered = client.scatter([np.asarray(args[i]) for i in params], broadcast=True,
-                                   hash=False)
+        blob, *scattered = client.scatter([self.blob] + [np.asarray(args[i]) for i in params],
+                                          broadcast=True, hash=False)
         shared = dict(zip(params, scattered))
         tasks = [delayed(_run_chunk, pure=False)(
-                     self._blob_future, self.digest,
+                     blob, self.digest, self._pid,
                      [shared[i] if a is None else pieces[i][k] for i, a in enumerate(self.axes)])
                  for k in range(len(sizes))]
         outs = client.gather(client.compute(tasks))
@@ -372,7 +435,7 @@ class ShardedFunction:
         decides the chunks: a dask array's chunks along the batch axis, a list's
         shards, or a NumPy array split in one chunk per worker."""
         first = next(i for i, a in enumerate(self.axes) if a is not None)
-        sizes = self._sizes(args[first], self.axes[first], self.function.inputs[first])
+        sizes = self._sizes(args[first], self.axes[first])
         pieces = {i: self._pieces(args[i], a, sizes, self.function.inputs[i])
                   for i, a in enumerate(self.axes) if a is not None}
         nonempty = [k for k, n in enumerate(sizes) if n]
@@ -381,7 +444,7 @@ class ShardedFunction:
         return [sizes[k] for k in nonempty], {i: [p[k] for k in nonempty]
                                               for i, p in pieces.items()}
 
-    def _sizes(self, value, axis, var):
+    def _sizes(self, value, axis):
         if _is_dask_array(value):
             return list(value.chunks[axis])
         if isinstance(value, (list, tuple)):
@@ -457,7 +520,8 @@ def value_and_grad(cost, wrt, inputs, client, backend="numba", cache=True, batch
     The other inputs (the parameters) are NumPy arrays, scattered to every
     worker once per call. Each worker evaluates its chunks with the compiled
     function (compiled once per worker process, or loaded from that machine's
-    kernel cache; kernels use as many threads as the worker has), and the
+    kernel cache; a worker evaluates one chunk at a time, its kernels on as
+    many threads as it has Dask threads), and the
     chunks' costs and gradients are combined as the whole batch's: summed for
     a sum over the batch, weighted by chunk size for a mean (checked from the
     graph by :func:`reduction`; any other cost raises ``CombineError``). So

@@ -5,6 +5,8 @@ combining is tested on the numpy backend (quick), the Trainer on numba.
 """
 import os
 import sys
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -84,6 +86,10 @@ def test_without_dask_the_error_names_the_extra(monkeypatch):
     (lambda: 3.0 * ((X @ w) ** 2).sum() - y.sum(), "sum"),
     (lambda: ((X @ w) ** 2).sum() / sg.dim_size("batch"), "mean"),
     (lambda: sg.tanh(X @ w).sum() / (2 * sg.dim_size("batch")) + sg.nn.l2(w), "mean"),
+    # kinks below the sum (per example) or in terms without data combine
+    (lambda: sg.mean(sg.relu(X @ w - y)) + sg.abs(w).sum(), "mean"),
+    (lambda: sg.maximum(X @ w, 0.0).sum() * sg.relu(w[0]), "sum"),
+    (lambda: (sg.sum(y) * 2 + sg.sum(X @ w)) / sg.dim_size("batch") * 0.5, "mean"),
 ])
 def test_reduction_read_from_the_graph(make, kind):
     assert reduction(make(), "batch") == kind
@@ -96,6 +102,16 @@ def test_reduction_read_from_the_graph(make, kind):
     (lambda: sg.cumsum(y, 0).sum(), "works along the batch"),
     (lambda: sg.log(sg.sum(sg.exp(y))), "neither a linear function"),
     (lambda: X @ w, "still has the batch dimension"),
+    # kinks of sums or means: SymPy differentiates them branch by branch (linear
+    # pieces), yet relu(a + b) != relu(a) + relu(b)
+    (lambda: sg.relu(sg.sum(X @ w)), "neither a linear function"),
+    (lambda: sg.abs(sg.sum(y)) * 2.0 + 1.0, "at 'abs.*neither a linear function"),
+    (lambda: sg.maximum(sg.sum(y), 0.0), "neither a linear function"),
+    (lambda: sg.relu(sg.mean(y)), "neither a linear function"),
+    (lambda: sg.where(sg.mean(y) > 0, sg.mean(y), 0.0), "neither a linear function"),
+    (lambda: sg.abs(sg.mean(y - w[0])), "neither a linear function"),
+    (lambda: sg.sign(sg.sum(y)) * sg.sum(y), "neither a linear function"),
+    (lambda: sg.reshape(sg.relu(sg.sum(y)), (1,)).sum(), "at 'relu.*neither a linear"),
 ])
 def test_a_cost_that_does_not_combine_raises_naming_it(make, why):
     cost = make()
@@ -120,7 +136,7 @@ def test_trainer_on_the_cluster_matches_one_process(client):
     # the window model with SparseAdam: sparse embedding rows travel as (index, rows)
     vocab, dim, hidden = 40, 6, 8
     m = build_model(vocab, dim, hidden)
-    idx, labels = window_data(20 * 32, vocab)
+    idx, labels = window_data(20 * 31, vocab)  # steps of 31: chunks of 16 and 15 examples
 
     def trained(**options):
         rng = np.random.default_rng(1)
@@ -128,7 +144,7 @@ def test_trainer_on_the_cluster_matches_one_process(client):
             rng.normal(size=(vocab, dim)), rng.normal(scale=0.3, size=(5 * dim, hidden)),
             np.zeros(hidden), rng.normal(scale=0.3, size=(hidden, 3)), np.zeros(3)])}
         trainer = sg.Trainer(m["cost"], params, sg.optim.SparseAdam(lr=0.01), rng=0, **options)
-        history = trainer.fit({m["idx"]: idx, m["y"]: labels}, epochs=1, batch_size=32,
+        history = trainer.fit({m["idx"]: idx, m["y"]: labels}, epochs=1, batch_size=31,
                               progress=False)
         return params, history["step_loss"], trainer
 
@@ -150,11 +166,11 @@ def _die_at_first_chunk(marker):
     import symgrad.distributed as d
     load = d._load
 
-    def load_or_die(blob, digest):
+    def load_or_die(*args):
         try:
             os.close(os.open(marker, os.O_CREAT | os.O_EXCL))
         except FileExistsError:
-            return load(blob, digest)
+            return load(*args)
         os._exit(1)
     d._load = load_or_die
 
@@ -169,6 +185,59 @@ def test_a_worker_killed_mid_step_is_retried_with_the_same_result(client, tmp_pa
     after = vg(*shards, W_)
     assert os.path.exists(marker)  # a worker did die
     assert after[0] == before[0] and np.array_equal(after[1][0], before[1][0])
+
+
+def test_a_restarted_cluster_gets_the_function_again(client):
+    # restarting forgets the function broadcast to the workers (and their compiled copies)
+    vg = sg.distributed.value_and_grad(sg.nn.mse(X @ w, y), [w], [X, y, w], client,
+                                       backend="numpy")
+    shards = [np.array_split(X_, 3), np.array_split(Y_, 3)]
+    before = vg(*shards, W_)
+    client.restart()
+    after = vg(*shards, W_)
+    assert after[0] == before[0] and np.array_equal(after[1][0], before[1][0])
+
+
+def _recording_overlaps(load, running, most):
+    """``_load`` whose functions count how many chunks run at once (and sleep, to overlap)."""
+    def load_and_record(*args, **kwargs):
+        f = load(*args, **kwargs)
+
+        def recorded(*chunk):
+            with running["lock"]:
+                running["now"] += 1
+                most.append(running["now"])
+            time.sleep(0.05)
+            with running["lock"]:
+                running["now"] -= 1
+            return f(*chunk)
+        return recorded
+    return load_and_record
+
+
+def test_a_threaded_cluster_runs_one_chunk_at_a_time_and_leaves_the_clients_threads(
+        monkeypatch):
+    # workers in this process, two Dask threads: the client's kernel thread count
+    # must stay the user's, and chunks must not run side by side (each would take
+    # the worker's threads for its kernels)
+    import symgrad.distributed as d
+    import symgrad.threads
+    calls = []
+    monkeypatch.setattr(symgrad.threads, "set_num_threads", calls.append)
+    monkeypatch.setattr(d, "_loaded", {})  # the first load in a process picks the count
+    most = []
+    monkeypatch.setattr(d, "_load", _recording_overlaps(
+        d._load, {"lock": threading.Lock(), "now": 0}, most))
+    count = sg.get_num_threads()
+    cluster = distributed.LocalCluster(processes=False, n_workers=1, threads_per_worker=2,
+                                       dashboard_address=":0")
+    with cluster, distributed.Client(cluster) as threaded:
+        vg = sg.distributed.value_and_grad(sg.nn.mse(X @ w, y), [w], [X, y, w], threaded,
+                                           backend="numpy")
+        value, _ = vg(np.array_split(X_, 4), np.array_split(Y_, 4), W_)
+    np.testing.assert_allclose(value, np.mean((X_ @ W_ - Y_) ** 2), rtol=1e-13)
+    assert calls == [] and sg.get_num_threads() == count
+    assert len(most) == 4 and max(most) == 1
 
 
 def test_the_docstring_examples(client):
