@@ -284,16 +284,15 @@ def _chunk_rows(loop, body, accumulators, dtypes):
     its own; the partials are added in order after the chunks, see
     ``_combine_chunks``, so the result does not depend on how chunks are spread
     over threads). Scatters (subscripts read from data) stay serial, as do
-    full reductions into float32 arrays (sums in per-lane float64, max, min),
-    and every loop where Numba started one thread (``NUMBA_NUM_THREADS=1``).
-    A chunk is a function of its own: a failed bounds check returns from its
+    full reductions into float32 arrays (sums in per-lane float64, max, min).
+    Where Numba started one thread (``NUMBA_NUM_THREADS=1``), the chunks run
+    one after the other (``_chunk_header``). A chunk is a function of its own: a failed bounds check returns from its
     chunk and sets the kernel's flag, while other chunks run on (the caller
     raises and discards every result; where two checks fail, either may be
     the one reported)."""
     calls = sum(math_calls(st.formula) for st in body if isinstance(st, Compute))
     work = sympy.Mul(*loop.shape) * (1 + calls)
-    if not loop.shape or not work.is_number or work < _PARALLEL_WORK or \
-            numba.config.NUMBA_NUM_THREADS == 1:  # no threads to share chunks with
+    if not loop.shape or not work.is_number or work < _PARALLEL_WORK:
         return None
     reduced, subscripts = set(), collections.defaultdict(set)
     for st in body:
@@ -332,7 +331,10 @@ def _chunk_header(w, indent, extent, rows, reductions, accs, widened, dtypes):
     for st in reductions:
         dtype = _WIDE[widened[st]] if st in widened else dtypes[st.array]
         w.add(indent, f"{accs[st]}_partial = arrays.empty((chunk_count,), np.{dtype})")
-    w.add(indent, "for chunk in prange(chunk_count):")
+    # one Numba thread: the same chunks in a plain loop (the same bits, no
+    # parallel compile)
+    loop = "prange" if numba.config.NUMBA_NUM_THREADS > 1 else "range"
+    w.add(indent, f"for chunk in {loop}(chunk_count):")
     w.add(indent + 1, CHUNK_CALL)
     w.given = ("chunk", "chunk_rows", *(f"{accs[st]}_partial" for st in reductions))
 

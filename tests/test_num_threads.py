@@ -82,17 +82,22 @@ def test_the_environment_variable_sets_the_count_at_import():
     assert bad.returncode != 0 and "SYMGRAD_NUM_THREADS" in bad.stderr and "'many'" in bad.stderr
 
 
-def test_with_one_numba_thread_nothing_runs_in_chunks_or_blocks():
+def test_one_numba_thread_runs_the_same_chunks_in_a_plain_loop():
     code = """
-        import symgrad as sg
+        import numpy as np, symgrad as sg
         x, a = sg.vector("x", 1 << 20), sg.matrix("a", 512, 512)
         f = sg.function([x, a], [sg.sum(sg.exp(x)), a @ a], cache=False)
-        print("prange(" in f._program.source, "matmul_blocks(" in f._program.source)
+        s, p = f(np.linspace(-1, 1, 1 << 20), np.eye(512))
+        print("prange(" in f._program.source, "matmul_blocks(" in f._program.source,
+              f._program.source.count("def loop"), s.hex(), p[7, 7])
     """
     one = _python(code, NUMBA_NUM_THREADS="1")
     two = _python(code, NUMBA_NUM_THREADS="2")
     assert one.returncode == 0 and two.returncode == 0, one.stderr + two.stderr
-    assert one.stdout.split() == ["False", "False"] and two.stdout.split() == ["True", "True"]
+    one, two = one.stdout.split(), two.stdout.split()
+    assert one[:2] == ["False", "False"] and two[:2] == ["True", "True"]
+    assert one[2] == two[2] != "0"  # a chunk function and the loop over the chunks
+    assert one[3] == two[3] and one[4] == two[4] == "1.0"  # the same chunked sum, bit for bit
 
 
 # W2-W5-like graphs, at sizes where the big loops run in chunks (W4, W5) and
