@@ -107,7 +107,7 @@ def test_the_public_path_computes_what_the_private_path_computes(private_outputs
 def test_the_public_path_uses_no_private_piece(monkeypatch, tmp_path):
     monkeypatch.setenv(ENV, "1")
     assert {name: getattr(arrays, name) for name in ("empty", "full", "reshape", "matmul",
-                                                      "writable")} == arrays._PUBLIC
+                                                      "matmul_into", "writable")} == arrays._PUBLIC
     compiled = compiler.compile_program(scaled_square(3.0), str(tmp_path))
     np.testing.assert_array_equal(compiled.function(np.arange(3.0), 3)[0], [0.0, 3.0, 12.0])
     assert numba_internals.cache_index_path(compiled.function) is None
