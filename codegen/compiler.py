@@ -175,6 +175,12 @@ def compile_program(program, cache_dir=None, salt="", roll=True):
     (array([0., 1., 4.]),)
     """
     source = program_source(program, roll)
+    if "prange(" in source or "matmul_blocks(" in source:
+        # Numba's threads, before any parallel code loads: a kernel loaded from
+        # the disk cache runs Numba's start-up of the threading layer only if
+        # its cache entry says so, which a kernel linking a helper loaded from
+        # the cache (not compiled) may not
+        numba.get_num_threads()
     key = cache_key(source, salt)
     memo_key = (key, cache_dir, numba_internals.public_api_forced())
     if memo_key in _loaded:

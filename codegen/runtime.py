@@ -123,6 +123,13 @@ def matmul_blocks(a, b, transpose_a, transpose_b, threads):
     n = b.shape[0] if transpose_b else b.shape[1]
     out = arrays.empty((m, n), a.dtype)
     rows = block_rows(m, k, n, threads)
+    # Numba's BLAS wrapper looks gemm's address up at its first call in a
+    # process, taking the GIL: from a worker thread, while this thread holds
+    # the GIL and waits for the workers, that deadlocks or crashes (seen as a
+    # segfault in a new process loading a cached kernel). A 1 x 1 product
+    # here makes that first call from this thread; it costs about 1 us.
+    arrays.matmul_into(arrays.full((1, 1), 0, a.dtype), arrays.full((1, 1), 0, a.dtype),
+                       arrays.empty((1, 1), a.dtype))
     for block in prange((m + rows - 1) // rows):
         lo = block * rows
         hi = lo + rows
