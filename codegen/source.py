@@ -263,9 +263,10 @@ def _loop(w, indent, loop, arrays, zeroed=frozenset()):
 
 # A loop nest doing at least this much work (elements times (1 + math calls))
 # runs in chunks on all threads. Numba's parallel compile of the chunks' loop
-# costs 0.5-0.8 s a loop here (its gufunc is compiled and linked anew), so
-# only loops whose work pays for that are chunked: W4's (10^6 elements), a
-# 300-op W5 chain's (1000 elements), not a W2 layer's (5e4-1.3e5). Loops over
+# costs 0.4-0.8 s a loop here (its gufunc is compiled and linked anew), so
+# only loops whose work pays for that are chunked: W4's (10^6 elements), not
+# a W2 layer's (5e4-1.3e5) nor a 300-op W5 chain's (1000 elements, 1.8e5;
+# chunked, it took 2.3 s more to compile). Loops over
 # a size unknown when compiling (a named dimension) stay serial: the kernel is
 # compiled once for every size, and small sizes would pay the compile for
 # nothing.
@@ -324,8 +325,10 @@ def _chunk_header(w, indent, extent, rows, reductions, accs, widened, dtypes):
     """A chunked loop: one partial array per full reduction, and ``for chunk in
     prange(...)`` calling the chunk's function (which computes rows
     ``chunk_lo`` to ``chunk_hi`` of the outermost loop). The chunk is a plain
-    function and the prange loop a small one: Numba's parallel compile costs
-    ~0.2 s for that loop, against ~0.75 s with the chunk's code inside it (W4)."""
+    function, so a failed bounds check returns from it as from a serial loop
+    (a prange body allows no return); Numba's parallel compile costs about
+    the same either way (W4: +0.75-0.86 s, the chunk's code inside the
+    prange loop: +0.75 s)."""
     w.add(indent, f"chunk_rows = {rows}")
     w.add(indent, f"chunk_count = ({size(extent)} + chunk_rows - 1) // chunk_rows")
     for st in reductions:
