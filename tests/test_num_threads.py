@@ -26,6 +26,14 @@ def _once_per_numba_path(request):
         pytest.skip("chooses its backend itself; the default pass already ran it")
 
 
+@pytest.fixture
+def _subprocesses(request):
+    # the tests that start new processes run in the default pass only: in the
+    # public-API pass every process compiles everything again (CI's time)
+    if request.config.getoption("--backend") == "numba":
+        pytest.skip("starts new processes; the default pass ran it")
+
+
 @pytest.fixture(autouse=True)
 def _restore_thread_count():
     previous = sg.get_num_threads()
@@ -74,6 +82,7 @@ def _python(code, **env):
     return result
 
 
+@pytest.mark.usefixtures("_subprocesses")
 def test_the_environment_variable_sets_the_count_at_import():
     ok = _python("import symgrad as sg; print(sg.get_num_threads())", SYMGRAD_NUM_THREADS="1")
     assert ok.returncode == 0, ok.stderr
@@ -82,6 +91,7 @@ def test_the_environment_variable_sets_the_count_at_import():
     assert bad.returncode != 0 and "SYMGRAD_NUM_THREADS" in bad.stderr and "'many'" in bad.stderr
 
 
+@pytest.mark.usefixtures("_subprocesses")
 def test_one_numba_thread_runs_the_same_chunks_in_a_plain_loop():
     code = """
         import numpy as np, symgrad as sg
@@ -151,7 +161,9 @@ print(json.dumps(out))
 
 
 @pytest.fixture(scope="module")
-def bits():
+def bits(request):
+    if request.config.getoption("--backend") == "numba":
+        pytest.skip("starts a new process; the default pass ran it")
     result = _python(_BITS, NUMBA_NUM_THREADS="3")
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1])
