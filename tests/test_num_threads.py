@@ -330,3 +330,28 @@ def test_products_in_blocks_match_numpy_with_fixed_and_named_sizes():
     for batch in (3, 2048):  # one block, then blocks chosen at run time
         x = rng.normal(size=(batch, 300))
         np.testing.assert_allclose(named(x, w), x @ w, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.usefixtures("_subprocesses")
+def test_threads_calling_parallel_kernels_at_once_do_not_kill_numbas_workqueue_layer():
+    # Numba's workqueue layer (where there is neither TBB nor OpenMP) terminates
+    # the process on a second parallel launch while one runs; symgrad.threads
+    # runs one parallel kernel at a time there
+    code = """
+        import threading, numpy as np, numba, symgrad as sg
+        x = sg.vector("x", 1 << 19)
+        f = sg.function([x], sg.sum(sg.exp(x)), cache=False)
+        v = np.zeros(1 << 19)
+        results = []
+        def run():
+            results.extend(float(f(v)) for _ in range(50))
+        workers = [threading.Thread(target=run) for _ in range(4)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        print(numba.threading_layer(), len(results), set(results))
+    """
+    done = _python(code, NUMBA_THREADING_LAYER="workqueue", NUMBA_NUM_THREADS="2")
+    assert done.returncode == 0, done.stderr[-500:]
+    assert done.stdout.split(None, 2) == ["workqueue", "200", f"{{{float(1 << 19)}}}\n"]
