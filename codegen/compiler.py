@@ -35,9 +35,9 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from . import arrays, cache_folder, numba_internals, rows, runtime, vmath
+from . import arrays, cache_folder, gemm, numba_internals, rows, runtime, vmath
 from .outline import BLOCK_PREFIX, LOOP_PREFIX
-from .source import ENTRY, program_source
+from .source import ENTRY, gemm_dtypes, program_source
 
 
 def _hash_files(*modules):
@@ -49,7 +49,7 @@ def _hash_files(*modules):
 
 
 # kernels call these modules: a change to them must miss the cache
-_RUNTIME_HASH = _hash_files(arrays, numba_internals, rows, runtime, vmath)
+_RUNTIME_HASH = _hash_files(arrays, gemm, numba_internals, rows, runtime, vmath)
 # (key, cache_dir, public API forced) -> Compiled, so equal programs in one
 # process share a dispatcher
 _loaded = {}
@@ -66,7 +66,7 @@ class Compiled:
     @functools.cached_property
     def parallel(self):
         """Whether some loop or product runs on several threads (see ``codegen.source``)."""
-        return "prange(" in self.source or "matmul_blocks(" in self.source
+        return any(f"{name}(" in self.source for name in ("prange", "matmul_blocks", "gemm_blocks"))
 
     @functools.cached_property
     def products(self):
@@ -175,7 +175,7 @@ def compile_program(program, cache_dir=None, salt="", roll=True):
     (array([0., 1., 4.]),)
     """
     source = program_source(program, roll)
-    if "prange(" in source or "matmul_blocks(" in source:
+    if any(f"{name}(" in source for name in ("prange", "matmul_blocks", "gemm_blocks")):
         # Numba's threads, before any parallel code loads: a kernel loaded from
         # the disk cache runs Numba's start-up of the threading layer only if
         # its cache entry says so, which a kernel linking a helper loaded from
@@ -201,6 +201,8 @@ def compile_program(program, cache_dir=None, salt="", roll=True):
         _jit_loops(namespace, lambda py_func, **options: numba.njit(error_model="numpy",
                                                                     **options)(py_func))
         function = numba.njit(error_model="numpy")(namespace[ENTRY])
+    for dtype in gemm_dtypes(program):  # before the kernel, calling it, compiles or loads
+        gemm.register(dtype)
     compiled = Compiled(function, source, key, path)
     _loaded[memo_key] = compiled
     return compiled

@@ -57,6 +57,13 @@ computes the same numbers, only slower to load, call or compile:
     Fallback: the streams are swapped as Numba does. Without colorama (or
     with ``NUMBA_DISABLE_ERROR_MESSAGE_HIGHLIGHTING``) Numba swaps nothing and
     defines ``NOPColorScheme`` instead: nothing to replace.
+``c_entry_points``
+    The address of a jitted helper's C entry point (the cfunc wrapper Numba
+    compiles with every function: ``overloads[types].library
+    .get_pointer_to_function(fndesc.llvm_cfunc_wrapper_name)``), given to
+    LLVM as a symbol so that kernels call the helper without linking (and
+    optimising again) its code: ``codegen.gemm``. Fallback: none; products
+    go to BLAS.
 ``bare_callees``
     The loop and block functions only a kernel's entry point calls, compiled
     without the wrappers that let Python (and C, as a callback) call them:
@@ -72,8 +79,8 @@ on every use, so a change applies to kernels compiled from then on.
 ``features()`` says which features are in use.
 
 >>> sorted(features())  # doctest: +NORMALIZE_WHITESPACE
-['array_intrinsics', 'bare_callees', 'blas_gemm', 'entry_point', 'fast_cache_load',
- 'kernel_cache', 'streams_left_alone']
+['array_intrinsics', 'bare_callees', 'blas_gemm', 'c_entry_points', 'entry_point',
+ 'fast_cache_load', 'kernel_cache', 'streams_left_alone']
 """
 import contextlib
 import functools
@@ -93,7 +100,7 @@ from . import cache_folder
 
 ENVIRONMENT_VARIABLE = "SYMGRAD_NUMBA_PUBLIC_API"
 FEATURES = ("kernel_cache", "fast_cache_load", "entry_point", "array_intrinsics", "blas_gemm",
-            "bare_callees", "streams_left_alone")
+            "bare_callees", "streams_left_alone", "c_entry_points")
 
 
 def public_api_forced():
@@ -243,6 +250,36 @@ def cache_helpers(folder, secret):
                                                           helper_folder=folder)
         _helpers_cache[0] = target
     return target is not None
+
+
+def c_address(dispatcher, signature):
+    """The address of the C entry point (Numba's cfunc wrapper) of
+    ``dispatcher`` compiled, or loaded from its cache, for the argument types
+    ``signature``: a function jitted code can call by a name given to LLVM
+    (``llvmlite.binding.add_symbol``) without linking its code in. None when
+    the ``c_entry_points`` feature is not in use.
+
+    >>> from numba import types
+    >>> add = helper(lambda x, y: x + y)
+    >>> import ctypes
+    >>> address = c_address(add, (types.intp, types.intp))
+    >>> address is None or ctypes.CFUNCTYPE(ctypes.c_ssize_t, ctypes.c_ssize_t,
+    ...                                     ctypes.c_ssize_t)(address)(2, 3) == 5
+    True
+    """
+    if not uses("c_entry_points"):
+        return None
+    dispatcher.compile(tuple(signature))
+    result = dispatcher.overloads[tuple(signature)]
+    return result.library.get_pointer_to_function(result.fndesc.llvm_cfunc_wrapper_name)
+
+
+def _probe_c_entry_points():
+    funcdesc = _module("numba.core.funcdesc")
+    codegen = _module("numba.core.codegen")
+    return (hasattr(_dispatcher(), "overloads")
+            and _has(getattr(funcdesc, "FunctionDescriptor", None), "llvm_cfunc_wrapper_name")
+            and _has(getattr(codegen, "JITCodeLibrary", None), "get_pointer_to_function"))
 
 
 def cache_index_path(dispatcher):
@@ -784,4 +821,5 @@ _INTRINSICS = {"empty": _empty, "full": _full, "reshape": _reshape, "matmul": _m
 _PROBES = {"kernel_cache": _kernel_cache_class, "fast_cache_load": _probe_fast_cache_load,
            "entry_point": _probe_entry_point, "array_intrinsics": _probe_array_intrinsics,
            "blas_gemm": _probe_blas_gemm, "bare_callees": _probe_bare_callees,
-           "streams_left_alone": _probe_streams_left_alone}
+           "streams_left_alone": _probe_streams_left_alone,
+           "c_entry_points": _probe_c_entry_points}

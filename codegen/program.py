@@ -116,15 +116,17 @@ class Subarray:
 
 @dataclass(frozen=True)
 class MatMul:
-    """``name = a' @ b'`` with ``a' = a.T`` when ``transpose_a`` (2-D arrays; a BLAS
-    call); ``sizes``, when known, are (m, k, n) for an (m, k) by (k, n) product:
-    a big one runs in blocks of rows on all threads (see ``codegen.source``)."""
+    """``name = a' @ b'`` with ``a' = a.T`` when ``transpose_a`` (2-D arrays of
+    ``dtype``; BLAS or ``codegen.gemm``); ``sizes``, when known, are (m, k, n)
+    for an (m, k) by (k, n) product: a big one runs in blocks of rows on all
+    threads (see ``codegen.source``)."""
     name: str
     a: str
     b: str
     transpose_a: bool = False
     transpose_b: bool = False
     sizes: tuple = None
+    dtype: str = "float64"
 
 
 @dataclass(frozen=True)

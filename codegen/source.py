@@ -25,6 +25,7 @@ import functools
 import numba
 import sympy
 
+from . import gemm
 from .outline import Outliner
 from .printer import VECTOR_MATH, NumbaPrinter, formula_lines, instantiate, math_calls
 from .program import Alloc, ArgOneHot, Argsort, ByValue, CheckBounds, Compute, Copy, Index, Load, \
@@ -637,15 +638,7 @@ def _steps(program, definitions):
         elif isinstance(st, Copy):
             w.add(1, f"{st.name} = {st.source}.copy()")
         elif isinstance(st, MatMul):
-            if _in_blocks(st):
-                # np.bool_: a literal True / False would compile the helper once per value
-                product = (f"matmul_blocks({st.a}, {st.b}, np.bool_({st.transpose_a}), "
-                           f"np.bool_({st.transpose_b}), {numba.config.NUMBA_NUM_THREADS})")
-            else:
-                product = (f"arrays.matmul({st.a + ('.T' if st.transpose_a else '')}, "
-                           f"{st.b + ('.T' if st.transpose_b else '')})")
-            steps.append(_Step([f"    {st.name} = {product}"], [f"    return {product}"],
-                               st.name))
+            steps.append(_product(st))
             continue
         elif isinstance(st, ArgOneHot):
             _arg_one_hot(w, 1, st)
@@ -667,6 +660,43 @@ def _steps(program, definitions):
             raise TypeError(f"unknown kernel statement {st!r}")
         steps.append(_Step(w.lines))
     return steps
+
+
+def _product(st):
+    """The _Step of the MatMul ``st``: BLAS, or symgrad's kernel (``_own``), in
+    blocks of rows on Numba's threads when big (``_in_blocks``)."""
+    # np.bool_: a literal True / False would compile a helper once per value
+    flags = f"np.bool_({st.transpose_a}), np.bool_({st.transpose_b})"
+    threads = numba.config.NUMBA_NUM_THREADS
+    if _own(st) and not _in_blocks(st):
+        # gemm_into, called here: a function allocating the product would cost a compile
+        m = f"{st.a}.shape[{int(st.transpose_a)}]"
+        n = f"{st.b}.shape[{1 - int(st.transpose_b)}]"
+
+        def into(name):
+            return [f"    {name} = arrays.empty(({m}, {n}), {st.a}.dtype)",
+                    f"    gemm_into({st.a}, {st.b}, {flags}, {name}, np.int64(0), {m})"]
+        return _Step(into(st.name), [*into("product"), "    return product"], st.name)
+    if _own(st):
+        product = f"gemm_blocks({st.a}, {st.b}, {flags}, {threads})"
+    elif _in_blocks(st):
+        product = f"matmul_blocks({st.a}, {st.b}, {flags}, {threads})"
+    else:
+        product = (f"arrays.matmul({st.a + ('.T' if st.transpose_a else '')}, "
+                   f"{st.b + ('.T' if st.transpose_b else '')})")
+    return _Step([f"    {st.name} = {product}"], [f"    return {product}"], st.name)
+
+
+def _own(st):
+    """Whether the MatMul ``st`` runs on symgrad's kernel (``codegen.gemm``)
+    rather than BLAS."""
+    return gemm.in_use() and gemm.wide(st.sizes)
+
+
+def gemm_dtypes(program):
+    """The dtypes of ``program``'s products that run on ``codegen.gemm``: each
+    must be ``gemm.register``ed before the kernel is compiled or loaded."""
+    return sorted({st.dtype for st in program.statements if isinstance(st, MatMul) and _own(st)})
 
 
 def _in_blocks(st):
@@ -693,13 +723,17 @@ def program_source(program, roll=True):
     steps = _steps(program, definitions)
     runtime += ["matmul_blocks"] * any("matmul_blocks(" in line for step in steps
                                        for line in step.lines)
+    products = [name for name in ("gemm_blocks", "gemm_into")
+                if any(f"{name}(" in line for step in steps for line in step.lines)]
     helpers = sorted({name for rows in definitions.values() for name in rows.helpers()})
-    imported = {"math", "np", "prange", "arrays", *runtime,
+    imported = {"math", "np", "prange", "arrays", *runtime, *products,
                 *("v" + name for name in VECTOR_MATH), *definitions, *helpers}
     header = ["import math", "import numpy as np", "from numba import prange",
               f"from {_PACKAGE} import arrays",
               f"from {_PACKAGE}.runtime import {', '.join(runtime)}",
               f"from {_PACKAGE}.vmath import {', '.join('v' + name for name in VECTOR_MATH)}"]
+    if products:  # symgrad's products only where used: other kernels' source stays as it was
+        header.append(f"from {_PACKAGE}.gemm import {', '.join(products)}")
     if definitions:  # the interpreter only where used: other kernels' source stays as it was
         header += [f"from {_PACKAGE}.rows import {', '.join(helpers)}",
                    *(rows.definition() for rows in definitions.values())]

@@ -14,6 +14,7 @@ import pytest
 
 import symgrad as sg
 from symgrad.threads import blas_threads
+from symgrad_codegen import gemm
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -98,7 +99,8 @@ def test_one_numba_thread_runs_the_same_chunks_in_a_plain_loop():
         x, a = sg.vector("x", 1 << 20), sg.matrix("a", 512, 512)
         f = sg.function([x, a], [sg.sum(sg.exp(x)), a @ a], cache=False)
         s, p = f(np.linspace(-1, 1, 1 << 20), np.eye(512))
-        print("prange(" in f._program.source, "matmul_blocks(" in f._program.source,
+        blocks = "matmul_blocks(" in f._program.source or "gemm_blocks(" in f._program.source
+        print("prange(" in f._program.source, blocks,
               f._program.source.count("def loop"), s.hex(), p[7, 7])
     """
     one = _python(code, NUMBA_NUM_THREADS="1")
@@ -312,15 +314,20 @@ def test_chunked_max_min_and_int_sums_match_numpy(reductions):
     assert np.isnan(top) and np.isnan(bottom)
 
 
-def test_products_in_blocks_match_numpy_with_fixed_and_named_sizes():
+@pytest.mark.parametrize("own", [False, True], ids=["BLAS", "codegen.gemm"])
+def test_products_in_blocks_match_numpy_with_fixed_and_named_sizes(own, monkeypatch):
     if numba.config.NUMBA_NUM_THREADS == 1:
-        pytest.skip("one Numba thread: products are one BLAS call")
+        pytest.skip("one Numba thread: products are one call")
+    if own and not gemm.in_use():
+        pytest.skip("codegen.gemm is not in use on this machine (no AVX-512)")
+    monkeypatch.setattr(gemm, "in_use", lambda: own)
+    helper = "gemm_blocks(" if own else "matmul_blocks("
     a, b, c = sg.matrix("a", 512, 256), sg.matrix("b", 256, 256), sg.matrix("c", 512, 64)
     fixed = sg.function([a, b, c], [a @ b, a.T @ c], backend="numba")
     X, W = sg.matrix("X", "batch", 300), sg.matrix("W", 300, 200)
     named = sg.function([X, W], X @ W, backend="numba")
-    assert fixed._program.source.count("matmul_blocks(") == 2
-    assert "matmul_blocks(" in named._program.source
+    assert fixed._program.source.count(helper) == 2
+    assert helper in named._program.source
     rng = np.random.default_rng(4)
     av, bv, cv = rng.normal(size=(512, 256)), rng.normal(size=(256, 256)), rng.normal(size=(512, 64))
     ab, atc = fixed(av, bv, cv)

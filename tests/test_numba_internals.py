@@ -190,7 +190,7 @@ def test_without_any_private_piece_the_results_are_the_same(monkeypatch, redetec
     _hide(monkeypatch, {"numba.core.caching": None, "numba.core.runtime": None,
                         "numba.core.compiler": None, "numba.np.arrayobj": None,
                         "numba.np.linalg": None, "numba.core.cpu": None,
-                        "numba.core.errors": None})
+                        "numba.core.errors": None, "numba.core.funcdesc": None})
     assert not any(numba_internals.features().values())
     monkeypatch.setattr(compiler, "_loaded", {})  # not the private path's kernel again
     inputs, outputs = _graph()

@@ -293,7 +293,7 @@ def _matmul(node, low, out=None):
     mb = low.matrix(b, tuple(count(c) for c in rows_b))
     name = low.name("b")
     sizes = (count(form.left), count(form.inner), count(form.right))
-    low.emit(MatMul(name, ma, mb, form.trans_a, form.trans_b, sizes))
+    low.emit(MatMul(name, ma, mb, form.trans_a, form.trans_b, sizes, node.dtype))
     low.fresh.add(name)
     if len(form.left) == 1 and len(form.right) == 1:
         return name
