@@ -2,26 +2,33 @@
 
 ``gemm(a, b, transpose_a, transpose_b)`` is ``a' @ b'`` (``a' = a.T`` when
 ``transpose_a``, ``b'`` likewise) for float32 and float64 matrices of any
-layout. ``_tile`` computes a ``ROWS`` x ``LANES * VECTORS`` block of the
+strides. ``_tile`` computes a ``ROWS`` x (``VECTORS`` vectors) block of the
 product with its sums held in vector registers: LLVM IR written here, one
 fused multiply-add (``llvm.fma``) per vector and term, so neither Numba nor
-LLVM has to find the vectorisation. ``gemm_rows`` packs the operands into the
+LLVM has to find the vectorisation. ``gemm_c`` packs the operands into the
 order ``_tile`` reads (rows of ``a'`` in groups of ``ROWS``, columns of
-``b'`` in groups of ``LANES * VECTORS``, zero-padded) for every ``DEPTH``
-terms, and adds the panels' blocks into the product.
+``b'`` in groups of ``VECTORS`` vectors, zero-padded; whole groups of a
+contiguous row of ``b'`` are read in place) ``DEPTH`` terms at a time.
+
+Kernels call it through ``gemm_into`` (one thread) or ``gemm_blocks`` (rows
+in blocks over Numba's threads), which call ``gemm_c`` by its C entry point
+(``register``): linked into every kernel, its code would be optimised again
+in each (0.6 s more for a 10-step LSTM's cold compile); called by name it is
+compiled once per machine (about 0.4 s) and cached in the cache folder.
 
 Why: BLAS libraries choose their kernels when they load, and may choose
 kernels for older CPUs (OpenBLAS takes ``$OPENBLAS_CORETYPE``, and on a CPU it
 does not know, falls back to an older family). On this project's AMD Zen 5
-machines with ``OPENBLAS_CORETYPE=Haswell``, W3's (128, 784) @ (784, 256)
-takes 55 GFLOP/s through OpenBLAS and about 100 GFLOP/s here; OpenBLAS's own
-AVX-512 kernels take 92. ``in_use`` says where kernels use it.
+machines, where ``OPENBLAS_CORETYPE=Haswell`` is set, W3's (128, 784) @ (784,
+256) takes 57 GFLOP/s through OpenBLAS and 85-100 here; OpenBLAS's own
+AVX-512 kernels take 92. ``in_use`` says where kernels use it, ``wide``
+which products.
 
 Every element is the same chain of operations whatever rows are computed
 together: per panel of ``DEPTH`` terms a fused multiply-add chain from zero
 in term order, and the panels added in order. So a product split into blocks
-of rows (``codegen.runtime.matmul_blocks``, over threads) has the same bits
-as the whole product, and the padding never touches a result.
+of rows (over threads) has the same bits as the whole product, and the
+padding never touches a result.
 
 >>> a, b = np.arange(6.0).reshape(2, 3), np.arange(12.0).reshape(3, 4)
 >>> gemm(a, b)
@@ -30,7 +37,6 @@ array([[20., 23., 26., 29.],
 >>> np.array_equal(gemm(b, a, transpose_a=True, transpose_b=True), (a @ b).T)
 True
 """
-import threading
 
 import numba
 import numpy as np
@@ -44,17 +50,8 @@ from .numba_internals import helper
 from .runtime import block_rows
 
 ROWS = 6  # rows of a block; ROWS * VECTORS sums + VECTORS terms of b fit 32 registers
-VECTORS = 4  # vectors of LANES columns a block
+VECTORS = 4  # 512-bit vectors of columns a block (32 float64, 64 float32)
 DEPTH = 256  # terms a panel: a block's columns of b' (32 KB in float64) stay in L2
-
-
-def lanes(dtype):
-    """Elements of ``dtype`` in a 512-bit vector.
-
-    >>> lanes(np.float64), lanes(np.float32)
-    (8, 16)
-    """
-    return 64 // np.dtype(dtype).itemsize
 
 
 def in_use():
@@ -74,7 +71,7 @@ def in_use():
 
 @intrinsic
 def _tile(typingctx, like, a, b, b_stride, out, out_stride, terms, add):
-    """The ROWS x (LANES * VECTORS) block ``sum(a[p * ROWS + r] * b[p * b_stride +
+    """The ROWS x (VECTORS vectors) block ``sum(a[p * ROWS + r] * b[p * b_stride +
     c] for p in range(terms))`` stored (or, when ``add``, added) at ``out[r *
     out_stride + c]``. ``a``, ``b`` and ``out`` are addresses of floats of
     ``like``'s type (a float scalar); callable from ``@njit`` code only.
@@ -270,28 +267,24 @@ def _symbol(dtype):
 
 
 _registered = set()
-_register_lock = threading.Lock()
 
 
 def register(dtype):
     """Make ``gemm_c``'s C entry point for ``dtype`` (float32 or float64) known
     to LLVM as ``symgrad_gemm_<dtype>``, compiling or loading it first. Needed
-    before a kernel calling ``gemm_into`` or ``gemm_blocks`` of that dtype is
-    compiled or loaded (``codegen.compiler`` does it); once per process.
+    before code calling ``gemm_into`` or ``gemm_blocks`` of that dtype is
+    compiled or loaded (``_call_gemm_c`` and ``codegen.compiler`` see to it);
+    once per process. No lock of its own: it may run inside a compile, which
+    holds Numba's lock, and two threads registering at once register the same
+    function.
 
     >>> register("float64")
     >>> gemm_into(np.ones((1, 2)), np.ones((2, 32)), np.False_, np.False_, np.empty((1, 32)), 0, 1)
     """
-    with _register_lock:
-        if dtype in _registered:
-            return
+    if dtype not in _registered:
         from llvmlite import binding
         signature = (numba.from_dtype(np.dtype(dtype)), *_C_SIGNATURE)
-        address = numba_internals.c_address(gemm_c, signature)
-        if not address:  # a call to an unknown symbol would abort the process
-            raise RuntimeError("codegen.gemm needs the c_entry_points feature of "
-                               "codegen.numba_internals, which is not in use")
-        binding.add_symbol(_symbol(dtype), address)
+        binding.add_symbol(_symbol(dtype), numba_internals.c_address(gemm_c, signature))
         _registered.add(dtype)
 
 

@@ -62,8 +62,9 @@ computes the same numbers, only slower to load, call or compile:
     compiles with every function: ``overloads[types].library
     .get_pointer_to_function(fndesc.llvm_cfunc_wrapper_name)``), given to
     LLVM as a symbol so that kernels call the helper without linking (and
-    optimising again) its code: ``codegen.gemm``. Fallback: none; products
-    go to BLAS.
+    optimising again) its code: ``codegen.gemm``. Fallback: a ``numba.cfunc``
+    compiled in each process, which kernels do not use (their products go to
+    BLAS).
 ``bare_callees``
     The loop and block functions only a kernel's entry point calls, compiled
     without the wrappers that let Python (and C, as a callback) call them:
@@ -253,25 +254,32 @@ def cache_helpers(folder, secret):
 
 
 def c_address(dispatcher, signature):
-    """The address of the C entry point (Numba's cfunc wrapper) of
-    ``dispatcher`` compiled, or loaded from its cache, for the argument types
-    ``signature``: a function jitted code can call by a name given to LLVM
-    (``llvmlite.binding.add_symbol``) without linking its code in. None when
-    the ``c_entry_points`` feature is not in use.
+    """The address of a C entry point of ``dispatcher``'s function for the
+    argument types ``signature``, which jitted code can call by a name given
+    to LLVM (``llvmlite.binding.add_symbol``) without linking its code in:
+    with ``c_entry_points``, Numba's cfunc wrapper of the overload compiled
+    (or loaded from the cache); else a ``numba.cfunc`` compiled in this
+    process (kept alive here).
 
     >>> from numba import types
-    >>> add = helper(lambda x, y: x + y)
     >>> import ctypes
+    >>> add = numba.njit(lambda x, y: x + y)
     >>> address = c_address(add, (types.intp, types.intp))
-    >>> address is None or ctypes.CFUNCTYPE(ctypes.c_ssize_t, ctypes.c_ssize_t,
-    ...                                     ctypes.c_ssize_t)(address)(2, 3) == 5
-    True
+    >>> ctypes.CFUNCTYPE(ctypes.c_ssize_t, ctypes.c_ssize_t, ctypes.c_ssize_t)(address)(2, 3)
+    5
     """
-    if not uses("c_entry_points"):
-        return None
-    dispatcher.compile(tuple(signature))
-    result = dispatcher.overloads[tuple(signature)]
-    return result.library.get_pointer_to_function(result.fndesc.llvm_cfunc_wrapper_name)
+    signature = tuple(signature)
+    dispatcher.compile(signature)
+    if uses("c_entry_points"):
+        result = dispatcher.overloads[signature]
+        return result.library.get_pointer_to_function(result.fndesc.llvm_cfunc_wrapper_name)
+    returns = next(s.return_type for s in dispatcher.nopython_signatures if s.args == signature)
+    function = numba.cfunc(returns(*signature))(dispatcher.py_func)
+    _c_functions.append(function)
+    return function.address
+
+
+_c_functions = []  # numba.cfunc objects whose addresses were given out
 
 
 def _probe_c_entry_points():
