@@ -81,13 +81,23 @@ def cache_key(source, salt=""):
     return hashlib.sha256(f"{versions}\n{source}".encode()).hexdigest()[:32]
 
 
-def _jit(py_func, secret, **options):
+def _jit(py_func, secret, before_load=None, **options):
     """``py_func`` jitted with NumPy's error model (and ``options``) and, where
     ``codegen.numba_internals`` can give it one, the signed kernel disk cache
-    (files signed with ``secret``); else compiled in each process."""
+    (files signed with ``secret``; ``before_load`` runs before each look into
+    it); else compiled in each process."""
     function = numba.njit(error_model="numpy", **options)(py_func)
-    numba_internals.use_kernel_cache(function, secret)
+    numba_internals.use_kernel_cache(function, secret, before_load)
     return function
+
+
+def _registering(dtypes):
+    """A ``before_load`` registering ``codegen.gemm``'s entry points for
+    ``dtypes`` (a cached kernel's code calls them by name), or None. Compiling
+    a kernel registers them anyway (``gemm._call_gemm_c``)."""
+    if not dtypes:
+        return None
+    return lambda signature: [gemm.register(dtype) for dtype in dtypes]
 
 
 def _jit_loops(namespace, jit):
@@ -129,10 +139,11 @@ def _module(name, path, code):
     return module
 
 
-def _disk_cached(cache_dir, key, source):
+def _disk_cached(cache_dir, key, source, before_load):
     """The kernel jitted with its module file in ``cache_dir`` (written if new
-    or changed), and the file's path. Raises ``OSError`` or
-    ``cache_folder.UnsafeFolder`` when the folder cannot be used."""
+    or changed; ``before_load``: see ``_jit``), and the file's path. Raises
+    ``OSError`` or ``cache_folder.UnsafeFolder`` when the folder cannot be
+    used."""
     folder = cache_folder.prepare(cache_dir)
     secret = cache_folder.secret(folder)
     numba_internals.cache_helpers(folder, secret)  # the helpers it calls cache here too
@@ -144,8 +155,9 @@ def _disk_cached(cache_dir, key, source):
     for attempt in range(2):
         written = cache_folder.write_once(path, data)
         try:
-            _jit_loops(module.__dict__, lambda py_func, **options: _jit(py_func, secret, **options))
-            function = _jit(entry, secret)
+            _jit_loops(module.__dict__,
+                       lambda py_func, **options: _jit(py_func, secret, before_load, **options))
+            function = _jit(entry, secret, before_load)
             break
         except FileNotFoundError:  # evicted by another process just now: write it again
             if attempt:
@@ -188,7 +200,8 @@ def compile_program(program, cache_dir=None, salt="", roll=True):
     function = path = None
     if cache_dir is not None:
         try:
-            function, path = _disk_cached(cache_dir, key, source)
+            function, path = _disk_cached(cache_dir, key, source,
+                                          _registering(gemm_dtypes(program)))
         except cache_folder.UnsafeFolder as e:
             warnings.warn(f"the kernel cache folder {cache_dir!r} is not private: {e}; "
                           "compiling without the disk cache", RuntimeWarning, stacklevel=3)
@@ -201,8 +214,6 @@ def compile_program(program, cache_dir=None, salt="", roll=True):
         _jit_loops(namespace, lambda py_func, **options: numba.njit(error_model="numpy",
                                                                     **options)(py_func))
         function = numba.njit(error_model="numpy")(namespace[ENTRY])
-    for dtype in gemm_dtypes(program):  # before the kernel, calling it, compiles or loads
-        gemm.register(dtype)
     compiled = Compiled(function, source, key, path)
     _loaded[memo_key] = compiled
     return compiled

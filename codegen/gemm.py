@@ -210,6 +210,14 @@ def gemm_c(zero, a, a_row, a_col, b, b_row, b_col, out, out_row, k, n, rows,
     contiguous row, else packed (zero-padded), ``DEPTH`` terms at a time; the
     rows of ``a'``, ``ROWS`` at a time, are packed; a block that is not whole
     is computed into ``block`` and the part inside the product copied.
+
+    >>> a, b, out = np.ones((2, 3)), np.ones((3, 32)), np.empty((2, 32))
+    >>> scratch = [np.empty(n) for n in (DEPTH * ROWS, DEPTH * 32, ROWS * 32)]
+    >>> gemm_c(0.0, a.ctypes.data, 24, 8, b.ctypes.data, 256, 8, out.ctypes.data, 256,
+    ...        3, 32, 2, *(s.ctypes.data for s in scratch))
+    >>> out[:, :3]
+    array([[3., 3., 3.],
+           [3., 3., 3.]])
     """
     size = _itemsize(zero)
     columns = (64 // size) * VECTORS
@@ -272,8 +280,9 @@ def register(dtype):
     """Make ``gemm_c``'s C entry point for ``dtype`` (float32 or float64) known
     to LLVM as ``symgrad_gemm_<dtype>``, compiling or loading it first. Needed
     before code calling ``gemm_into`` or ``gemm_blocks`` of that dtype is
-    compiled or loaded (``_call_gemm_c`` and ``codegen.compiler`` see to it);
-    once per process. No lock of its own: it may run inside a compile, which
+    compiled or loaded (``_call_gemm_c`` when it compiles, the disk cache's
+    ``before_load`` before it loads: ``_register_for``, ``codegen.compiler``);
+    once per process, in the thread that compiles. No lock of its own: it may run inside a compile, which
     holds Numba's lock, and two threads registering at once register the same
     function.
 
@@ -309,7 +318,13 @@ def _call_gemm_c(typingctx, zero, a, a_row, a_col, b, b_row, b_col, out, out_row
     return types.none(*arguments), codegen
 
 
-@helper
+def _register_for(signature):
+    """``register`` the dtype of the arrays in ``signature``: a cached
+    ``gemm_into`` or ``gemm_blocks`` calls ``gemm_c`` by name."""
+    register(str(signature[0].dtype))
+
+
+@helper(before_load=_register_for)
 def gemm_into(a, b, transpose_a, transpose_b, out, lo, hi):
     """Rows ``lo:hi`` of ``a' @ b'`` (``a' = a.T`` when ``transpose_a``, ``b'``
     likewise) into ``out[lo:hi]`` (sizes the caller's responsibility; ``out``
@@ -355,7 +370,7 @@ def gemm(a, b, transpose_a=False, transpose_b=False):
     return out
 
 
-@helper(parallel=True)
+@helper(parallel=True, before_load=_register_for)
 def gemm_blocks(a, b, transpose_a, transpose_b, threads):
     """``gemm`` with the product's rows in blocks (``runtime.block_rows``) spread
     over Numba's threads. The bits do not depend on the blocks (see the module's

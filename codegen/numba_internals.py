@@ -193,16 +193,19 @@ def is_cache_load_failure(error):
     return False
 
 
-def use_kernel_cache(dispatcher, secret):
+def use_kernel_cache(dispatcher, secret, before_load=None):
     """Give ``dispatcher`` (a fresh ``numba.njit`` of a kernel module's
     function) the signed disk cache whose files are signed with ``secret``,
     as ``cache=True`` would give it Numba's; True when it has it, False when
     ``kernel_cache`` is not in use (the dispatcher compiles in memory).
-    Raises ``cache_folder.UnsafeFolder`` when ``$NUMBA_CACHE_LOCATOR_CLASSES``
-    would move the files out of the cache folder."""
+    ``before_load(signature)``, if given, runs before each look into the
+    cache (so before any code is loaded or compiled). Raises
+    ``cache_folder.UnsafeFolder`` when ``$NUMBA_CACHE_LOCATOR_CLASSES`` would
+    move the files out of the cache folder."""
     if not uses("kernel_cache"):
         return False
     dispatcher._cache = _kernel_cache_class()(dispatcher.py_func, secret)
+    dispatcher._cache.before_load = before_load
     return True
 
 
@@ -212,24 +215,29 @@ _helpers_cache = [None]  # (folder, secret) the helpers cache in, None: in memor
 _helpers_lock = threading.Lock()
 
 
-def helper(py_func=None, **options):
+def helper(py_func=None, before_load=None, **options):
     """``py_func`` jitted with NumPy's error model (and ``options``, as
     ``helper(parallel=True)``), as a function kernels call (``codegen.vmath``,
     ...). Its machine code is cached on disk only where ``cache_helpers`` puts
     it, signed, in a kernel cache folder: Numba's ``cache=True`` would write
     unsigned pickles beside the package (in its ``__pycache__``, which
     deleting the cache folder misses, read-only in a system install) or under
-    ``$NUMBA_CACHE_DIR``.
+    ``$NUMBA_CACHE_DIR``. ``before_load``: as for ``use_kernel_cache``.
 
     >>> from symgrad_codegen import vmath
     >>> vmath.vexp(0.0), any(dispatcher is vmath.vexp for dispatcher, _ in _helpers)
     (1.0, True)
     """
     if py_func is None:
-        return functools.partial(helper, **options)
+        return functools.partial(helper, before_load=before_load, **options)
     dispatcher = numba.njit(error_model="numpy", **options)(py_func)
     _helpers.append((dispatcher, getattr(dispatcher, "_cache", None)))
+    if before_load is not None:
+        _before_load[dispatcher] = before_load
     return dispatcher
+
+
+_before_load = {}  # helper -> its before_load
 
 
 def cache_helpers(folder, secret):
@@ -249,6 +257,7 @@ def cache_helpers(folder, secret):
             else:
                 dispatcher._cache = _kernel_cache_class()(dispatcher.py_func, secret,
                                                           helper_folder=folder)
+                dispatcher._cache.before_load = _before_load.get(dispatcher)
         _helpers_cache[0] = target
     return target is not None
 
@@ -417,7 +426,11 @@ def _kernel_cache_class():
         def index_path(self):
             return self._cache_file._index_path
 
+        before_load = None  # see use_kernel_cache
+
         def load_overload(self, sig, target_context):
+            if self.before_load is not None:
+                self.before_load(sig)
             try:
                 if uses("fast_cache_load"):
                     _rtsys().initialize(target_context)
