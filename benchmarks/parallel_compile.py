@@ -4,7 +4,8 @@
 
 With more than one Numba thread, a big loop runs in chunks (a prange loop Numba
 compiles in parallel mode) and a big product in blocks of rows
-(``codegen.runtime.matmul_blocks``, compiled once per machine and cached); with
+(``codegen.gemm.gemm_blocks``, or ``codegen.runtime.matmul_blocks`` for BLAS,
+compiled once per machine and cached); with
 ``NUMBA_NUM_THREADS=1`` neither is generated. Per workload (W2-W5 of
 WORKLOADS.md, the model zoo's Z1-Z6) and per setting, a fresh process with an
 empty kernel cache times ``sg.value_and_grad`` plus its first call (after
@@ -49,7 +50,7 @@ def child(name, threads):
     first = time.perf_counter() - start
     source = f._function._program.source
     print(json.dumps({"first": first, "chunks": source.count("prange("),
-                      "blocks": source.count("matmul_blocks(")}))
+                      "blocks": source.count("matmul_blocks(") + source.count("gemm_blocks(")}))
 
 
 def measure(name, threads, repeat):

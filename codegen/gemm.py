@@ -20,8 +20,8 @@ Why: BLAS libraries choose their kernels when they load, and may choose
 kernels for older CPUs (OpenBLAS takes ``$OPENBLAS_CORETYPE``, and on a CPU it
 does not know, falls back to an older family). On this project's AMD Zen 5
 machines, where ``OPENBLAS_CORETYPE=Haswell`` is set, W3's (128, 784) @ (784,
-256) takes 57 GFLOP/s through OpenBLAS and 85-100 here; OpenBLAS's own
-AVX-512 kernels take 92. ``in_use`` says where kernels use it, ``wide``
+256) runs at 61 GFLOP/s through OpenBLAS and 120 here; OpenBLAS's own
+AVX-512 kernels take 100. ``in_use`` says where kernels use it, ``wide``
 which products.
 
 Every element is the same chain of operations whatever rows are computed
