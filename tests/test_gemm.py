@@ -158,3 +158,25 @@ def test_a_new_process_loads_the_kernel_from_the_cache_folder(tmp_path):
     first, second = (run.stdout.split() for run in runs)
     assert first[0] == second[0] == "True"
     assert second[1] == "0"  # loaded, not compiled again
+
+
+def test_making_a_function_compiles_nothing_until_its_kernel_compiles_or_loads(tmp_path):
+    # the entry point is registered (compiled or loaded: 0.4 s cold) in the thread
+    # that compiles the kernel, not when sg.function builds it: a tiered first
+    # call is answered while the kernel compiles in the background
+    code = textwrap.dedent("""
+        import numpy as np, symgrad as sg
+        from symgrad_codegen import gemm
+        a = sg.matrix("a", 40, 64)
+        f = sg.function([a], a.T @ a, backend="numba", tiered=True)
+        print(sorted(gemm._registered), end=" ")
+        f(np.ones((40, 64)))
+        f.wait_compiled()
+        print(sorted(gemm._registered) == (["float64"] if gemm.in_use() else []))
+    """)
+    env = {**os.environ, "SYMGRAD_CACHE_DIR": str(tmp_path)}
+    for _ in range(2):  # compiled, then loaded from the cache folder
+        run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             env=env, timeout=300)
+        assert run.returncode == 0, run.stderr
+        assert run.stdout.split() == ["[]", "True"]
