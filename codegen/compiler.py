@@ -57,11 +57,13 @@ _loaded = {}
 
 @dataclass(frozen=True)
 class Compiled:
-    """A compiled program: the jitted ``function``, its ``source`` and cache ``key``."""
+    """A compiled program: the jitted ``function``, its ``source`` and cache ``key``
+    (``before_load``: what runs before its disk cache is read, see ``_jit``)."""
     function: object
     source: str
     key: str
     path: object
+    before_load: object = None
 
     @functools.cached_property
     def parallel(self):
@@ -92,12 +94,19 @@ def _jit(py_func, secret, before_load=None, **options):
 
 
 def _registering(dtypes):
-    """A ``before_load`` registering ``codegen.gemm``'s entry points for
-    ``dtypes`` (a cached kernel's code calls them by name), or None. Compiling
+    """A ``before_load`` registering ``codegen.gemm``'s entry points (a cached
+    kernel's code calls them by name) for ``dtypes`` and for the float dtypes
+    of the arrays it is called with: a program's source does not depend on its
+    inputs' dtypes, so one kernel module serves float32 and float64 calls.
+    None when ``dtypes`` is empty (the kernel calls no entry point). Compiling
     a kernel registers them anyway (``gemm._call_gemm_c``)."""
     if not dtypes:
         return None
-    return lambda signature: [gemm.register(dtype) for dtype in dtypes]
+
+    def before_load(signature):
+        for dtype in sorted({*dtypes, *gemm.float_dtypes(signature)}):
+            gemm.register(dtype)
+    return before_load
 
 
 def _jit_loops(namespace, jit):
@@ -198,10 +207,10 @@ def compile_program(program, cache_dir=None, salt="", roll=True):
     if memo_key in _loaded:
         return _loaded[memo_key]
     function = path = None
+    before_load = _registering(gemm_dtypes(program))
     if cache_dir is not None:
         try:
-            function, path = _disk_cached(cache_dir, key, source,
-                                          _registering(gemm_dtypes(program)))
+            function, path = _disk_cached(cache_dir, key, source, before_load)
         except cache_folder.UnsafeFolder as e:
             warnings.warn(f"the kernel cache folder {cache_dir!r} is not private: {e}; "
                           "compiling without the disk cache", RuntimeWarning, stacklevel=3)
@@ -214,7 +223,7 @@ def compile_program(program, cache_dir=None, salt="", roll=True):
         _jit_loops(namespace, lambda py_func, **options: numba.njit(error_model="numpy",
                                                                     **options)(py_func))
         function = numba.njit(error_model="numpy")(namespace[ENTRY])
-    compiled = Compiled(function, source, key, path)
+    compiled = Compiled(function, source, key, path, before_load)
     _loaded[memo_key] = compiled
     return compiled
 
@@ -230,8 +239,9 @@ def recompile(compiled):
         except OSError:
             pass
     function = _jit(compiled.function.py_func,
-                    cache_folder.secret(os.path.dirname(compiled.path)))
-    fresh = Compiled(function, compiled.source, compiled.key, compiled.path)
+                    cache_folder.secret(os.path.dirname(compiled.path)), compiled.before_load)
+    fresh = Compiled(function, compiled.source, compiled.key, compiled.path,
+                     compiled.before_load)
     for memo_key, known in list(_loaded.items()):
         if known is compiled:
             _loaded[memo_key] = fresh

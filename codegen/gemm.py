@@ -222,7 +222,7 @@ def gemm_c(zero, a, a_row, a_col, b, b_row, b_col, out, out_row, k, n, rows,
     size = _itemsize(zero)
     columns = (64 // size) * VECTORS
     groups = (n + columns - 1) // columns
-    in_place = b_col == size
+    in_place = b_col == size and b_row % size == 0
     for i in range(rows if k == 0 else 0):
         for j in range(n):
             _store(zero, out + i * out_row + j * size)
@@ -282,9 +282,9 @@ def register(dtype):
     before code calling ``gemm_into`` or ``gemm_blocks`` of that dtype is
     compiled or loaded (``_call_gemm_c`` when it compiles, the disk cache's
     ``before_load`` before it loads: ``_register_for``, ``codegen.compiler``);
-    once per process, in the thread that compiles. No lock of its own: it may run inside a compile, which
-    holds Numba's lock, and two threads registering at once register the same
-    function.
+    once per process, in the thread that compiles. No lock of its own: it
+    may run inside a compile, which holds Numba's lock, and two threads
+    registering at once register the same function.
 
     >>> register("float64")
     >>> gemm_into(np.ones((1, 2)), np.ones((2, 32)), np.False_, np.False_, np.empty((1, 32)), 0, 1)
@@ -318,10 +318,21 @@ def _call_gemm_c(typingctx, zero, a, a_row, a_col, b, b_row, b_col, out, out_row
     return types.none(*arguments), codegen
 
 
+def float_dtypes(signature):
+    """The float32 / float64 dtypes of the arrays in the Numba ``signature``.
+
+    >>> float_dtypes((types.float32[:, ::1], types.int64[:], types.float64))
+    ['float32']
+    """
+    return sorted({str(t.dtype) for t in signature
+                   if isinstance(t, types.Array) and str(t.dtype) in ("float32", "float64")})
+
+
 def _register_for(signature):
-    """``register`` the dtype of the arrays in ``signature``: a cached
+    """``register`` the float dtypes of the arrays in ``signature``: a cached
     ``gemm_into`` or ``gemm_blocks`` calls ``gemm_c`` by name."""
-    register(str(signature[0].dtype))
+    for dtype in float_dtypes(signature):
+        register(dtype)
 
 
 @helper(before_load=_register_for)
@@ -344,7 +355,8 @@ def gemm_into(a, b, transpose_a, transpose_b, out, lo, hi):
     b = b.T if transpose_b else b
     k, n = b.shape
     columns = (64 // out.itemsize) * VECTORS
-    panel_b = arrays.empty(((n + columns - 1) // columns * DEPTH * columns,), out.dtype)
+    terms = min(k, DEPTH)
+    panel_b = arrays.empty(((n + columns - 1) // columns * terms * columns,), out.dtype)
     panel_a = arrays.empty((DEPTH * ROWS,), out.dtype)
     block = arrays.empty((ROWS * columns,), out.dtype)
     _call_gemm_c(_zero(out), a.ctypes.data + lo * a.strides[0], a.strides[0], a.strides[1],
@@ -361,10 +373,19 @@ def gemm(a, b, transpose_a=False, transpose_b=False):
     >>> gemm(np.arange(6.0).reshape(3, 2), np.ones((3, 1)), transpose_a=True)
     array([[6.],
            [9.]])
+    >>> gemm(np.ones((2, 3)), np.ones((4, 5)))
+    Traceback (most recent call last):
+    ValueError: gemm: a' is (2, 3) and b' is (4, 5): their inner sizes differ
     """
+    a, b = np.asarray(a), np.asarray(b)
+    if a.dtype not in (np.float32, np.float64) or b.dtype != a.dtype or a.ndim != 2 or b.ndim != 2:
+        raise TypeError(f"gemm takes two matrices of one dtype, float32 or float64, not "
+                        f"{a.ndim}-d {a.dtype} and {b.ndim}-d {b.dtype}: convert them first")
+    a_, b_ = (a.T if transpose_a else a), (b.T if transpose_b else b)
+    if a_.shape[1] != b_.shape[0]:
+        raise ValueError(f"gemm: a' is {a_.shape} and b' is {b_.shape}: their inner sizes differ")
     register(str(a.dtype))
-    m = a.shape[1] if transpose_a else a.shape[0]
-    n = b.shape[0] if transpose_b else b.shape[1]
+    m, n = a_.shape[0], b_.shape[1]
     out = np.empty((m, n), a.dtype)
     gemm_into(a, b, np.bool_(transpose_a), np.bool_(transpose_b), out, 0, m)
     return out

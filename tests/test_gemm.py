@@ -68,6 +68,27 @@ def test_strided_and_reversed_views_are_read_where_they_lie():
     np.testing.assert_allclose(gemm.gemm(a, b), a @ b, rtol=1e-13, atol=1e-13)
 
 
+def test_rows_of_b_at_strides_not_a_multiple_of_the_itemsize_are_packed():
+    from numpy.lib.stride_tricks import as_strided
+    k, n = 3, 32
+    memory = np.zeros(k * (n * 8 + 4) + 8, np.uint8)
+    b = as_strided(memory[:8].view(np.float64), shape=(k, n), strides=(n * 8 + 4, 8))
+    b[...] = np.arange(k * n).reshape(k, n)
+    a = np.ones((2, k))
+    np.testing.assert_array_equal(gemm.gemm(a, b), a @ b)
+
+
+def test_bad_operands_raise_instead_of_reading_past_them():
+    with pytest.raises(ValueError, match=r"\(2, 3\).*\(5, 32\).*inner sizes differ"):
+        gemm.gemm(np.ones((2, 3)), np.ones((5, 32)))
+    with pytest.raises(TypeError, match="float64 and 2-d float32"):
+        gemm.gemm(np.ones((2, 3)), np.ones((3, 32), np.float32))
+    with pytest.raises(TypeError, match="int64"):
+        gemm.gemm(np.ones((2, 3), np.int64), np.ones((3, 32), np.int64))
+    with pytest.raises(TypeError, match="1-d"):
+        gemm.gemm(np.ones(3), np.ones((3, 32)))
+
+
 def test_nan_and_inf_reach_the_elements_numpy_gives_them_to():
     a, b = np.ones((9, 40)), np.ones((40, 70))
     a[2, 5], a[7, 39], b[0, 33] = np.nan, np.inf, -np.inf
@@ -180,3 +201,25 @@ def test_making_a_function_compiles_nothing_until_its_kernel_compiles_or_loads(t
                              env=env, timeout=300)
         assert run.returncode == 0, run.stderr
         assert run.stdout.split() == ["[]", "True"]
+
+
+def test_one_kernel_module_called_with_float32_after_float64_from_the_cache(tmp_path):
+    # the two functions' sources are the same (a program does not depend on its
+    # inputs' dtypes), so they share one compiled module; loading its float32
+    # code from the cache folder needs the float32 entry point registered too
+    # (a process that had not crashed with a segmentation fault before the fix)
+    code = textwrap.dedent("""
+        import sys, numpy as np, symgrad as sg
+        def make(dtype):
+            a, w = sg.matrix("a", 6, 40, dtype=dtype), sg.matrix("w", 40, 64, dtype=dtype)
+            return sg.function([a, w], a @ w, backend="numba", tiered=False)
+        functions = {dtype: make(dtype) for dtype in sys.argv[1:]}
+        for dtype, f in functions.items():
+            print(dtype, f(np.ones((6, 40), dtype), np.ones((40, 64), dtype))[5, 63], end=" ")
+    """)
+    env = {**os.environ, "SYMGRAD_CACHE_DIR": str(tmp_path)}
+    for dtypes in (["float32"], ["float64", "float32"]):
+        run = subprocess.run([sys.executable, "-c", code, *dtypes], capture_output=True,
+                             text=True, env=env, timeout=300)
+        assert run.returncode == 0, run.stderr
+        assert run.stdout.split() == [word for d in dtypes for word in (d, "40.0")]
