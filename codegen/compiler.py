@@ -68,12 +68,17 @@ class Compiled:
     @functools.cached_property
     def parallel(self):
         """Whether some loop or product runs on several threads (see ``codegen.source``)."""
-        return any(f"{name}(" in self.source for name in ("prange", "matmul_blocks", "gemm_blocks"))
+        return _parallel(self.source)
 
     @functools.cached_property
     def products(self):
         """Whether the kernel calls BLAS."""
         return "matmul" in self.source
+
+
+def _parallel(source):
+    """Whether the kernel ``source`` runs a loop (prange) or products in blocks on threads."""
+    return any(f"{name}(" in source for name in ("prange", "matmul_blocks", "gemm_blocks"))
 
 
 def cache_key(source, salt=""):
@@ -196,7 +201,7 @@ def compile_program(program, cache_dir=None, salt="", roll=True):
     (array([0., 1., 4.]),)
     """
     source = program_source(program, roll)
-    if any(f"{name}(" in source for name in ("prange", "matmul_blocks", "gemm_blocks")):
+    if _parallel(source):
         # Numba's threads, before any parallel code loads: a kernel loaded from
         # the disk cache runs Numba's start-up of the threading layer only if
         # its cache entry says so, which a kernel linking a helper loaded from

@@ -38,6 +38,8 @@ array([[20., 23., 26., 29.],
 True
 """
 
+import functools
+
 import numba
 import numpy as np
 from llvmlite import ir
@@ -63,9 +65,14 @@ def in_use():
     >>> in_use() in (True, False)
     True
     """
-    from llvmlite import binding
     return numba.config.CPU_NAME is None and numba_internals.uses("c_entry_points") and \
-        bool(binding.get_host_cpu_features().get("avx512f", False))
+        _host_avx512()
+
+
+@functools.cache
+def _host_avx512():
+    from llvmlite import binding
+    return bool(binding.get_host_cpu_features().get("avx512f", False))
 
 
 @intrinsic
@@ -75,13 +82,12 @@ def _tile(typingctx, like, a, b, b_stride, out, out_stride, terms, add):
     out_stride + c]``. ``a``, ``b`` and ``out`` are addresses of floats of
     ``like``'s type (a float scalar); callable from ``@njit`` code only.
     Each sum is a chain of fused multiply-adds from zero, in term order."""
-    dtype = like
-    if dtype not in (types.float32, types.float64):
+    if like not in (types.float32, types.float64):
         return None
 
     def codegen(context, builder, signature, args):
         _, a, b, b_stride, out, out_stride, terms, add = args
-        scalar, size = (ir.DoubleType(), 8) if dtype == types.float64 else (ir.FloatType(), 4)
+        scalar, size = (ir.DoubleType(), 8) if like == types.float64 else (ir.FloatType(), 4)
         width = 64 // size
         vector = ir.VectorType(scalar, width)
         index = ir.IntType(64)

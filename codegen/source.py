@@ -668,7 +668,8 @@ def _product(st):
     # np.bool_: a literal True / False would compile a helper once per value
     flags = f"np.bool_({st.transpose_a}), np.bool_({st.transpose_b})"
     threads = numba.config.NUMBA_NUM_THREADS
-    if _own(st) and not _in_blocks(st):
+    own, blocks = _own(st), _in_blocks(st)
+    if own and not blocks:
         # gemm_into, called here: a function allocating the product would cost a compile
         m = f"{st.a}.shape[{int(st.transpose_a)}]"
         n = f"{st.b}.shape[{1 - int(st.transpose_b)}]"
@@ -677,9 +678,9 @@ def _product(st):
             return [f"    {name} = arrays.empty(({m}, {n}), {st.a}.dtype)",
                     f"    gemm_into({st.a}, {st.b}, {flags}, {name}, np.int64(0), {m})"]
         return _Step(into(st.name), [*into("product"), "    return product"], st.name)
-    if _own(st):
+    if own:
         product = f"gemm_blocks({st.a}, {st.b}, {flags}, {threads})"
-    elif _in_blocks(st):
+    elif blocks:
         product = f"matmul_blocks({st.a}, {st.b}, {flags}, {threads})"
     else:
         product = (f"arrays.matmul({st.a + ('.T' if st.transpose_a else '')}, "
